@@ -1,0 +1,122 @@
+"""Training-step speed vs the bare detector, measured in the same run.
+
+    python benchmarks/train_step.py [--json FILE] [--repeats 5] [--sizes 416 640] [--batch 8]
+
+For each model and size: images/s of a full training step (EOT + compositing + detector
+forward + backward + Adam) and of the bare detector forward+backward w.r.t. the input on the same
+batch, with the same knobs (Conv+BN fused, channels-last), and their ratio (target >= 0.85).
+Medians over repeats; the two are interleaved so machine noise hits both alike. Models: the
+official yolov5n (from ../shared, skipped when absent) and yolov8n built from its YAML (random
+weights: speed does not depend on the weights). 3 boxes per image, patch 300 x 300.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from patchkit.config import from_dict  # noqa: E402
+from patchkit.detectors import create_detector  # noqa: E402
+from patchkit.engine.config import TrainConfig  # noqa: E402
+from patchkit.engine.trainer import Trainer  # noqa: E402
+from patchkit.scenes.scene import Scene  # noqa: E402
+
+YOLOV5N = REPO.parent / "shared" / "data" / "weights" / "yolov5n-v7.0.pt"
+
+
+def synthetic_scene(n: int, imgsz: int, boxes_per_image: int = 3, seed: int = 0) -> Scene:
+    """Random canvases with ``boxes_per_image`` person-sized boxes each."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, imgsz, imgsz), generator=g, dtype=torch.uint8)
+    boxes = []
+    for _ in range(n):
+        w = torch.empty(boxes_per_image).uniform_(0.12, 0.25, generator=g) * imgsz
+        h = w * 2.4
+        x1 = torch.rand(boxes_per_image, generator=g) * (imgsz - w)
+        y1 = torch.rand(boxes_per_image, generator=g) * (imgsz - h)
+        boxes.append(torch.stack([x1, y1, x1 + w, y1 + h], dim=1))
+    return Scene.from_canvases(images, boxes)
+
+
+def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    cfg = from_dict(
+        TrainConfig,
+        {
+            "detector": {"weights": weights, "imgsz": imgsz},
+            "optim": {"batch_size": batch, "epochs": 1},
+            "run": {"progress": False, "out": "/tmp/patchkit_bench"},
+            "patch": {"size": 300},
+        },
+    )
+    detector = create_detector(weights, imgsz=imgsz, letterbox="square")
+    torch.set_num_threads(threads)  # ultralytics may have changed it
+    scene = synthetic_scene(batch, imgsz)
+    trainer = Trainer(cfg, detector=detector, scene=scene)
+    images, boxes, batch_idx = scene.batch(torch.arange(batch))
+    gen = torch.Generator().manual_seed(0)
+
+    def step():
+        trainer.train_step(images, boxes, batch_idx, gen)
+
+    def bare():
+        x = images.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+        raw = trainer.detector.forward_letterboxed(x)
+        trainer.objective.detection(raw).mean().backward()
+
+    for fn in (step, bare, step, bare):  # warm-up (allocator, caches)
+        fn()
+    t_step, t_bare = [], []
+    for _ in range(repeats):
+        for fn, acc in ((step, t_step), (bare, t_bare)):
+            t0 = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t0)
+    step_ips = batch / statistics.median(t_step)
+    bare_ips = batch / statistics.median(t_bare)
+    return {
+        "model": Path(weights).name,
+        "imgsz": imgsz,
+        "batch": batch,
+        "step_img_s": round(step_ips, 2),
+        "bare_img_s": round(bare_ips, 2),
+        "ratio": round(step_ips / bare_ips, 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", help="also write the numbers to this JSON file")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[416, 640])
+    ap.add_argument("--models", nargs="+", default=None, help="weights/YAMLs (default: yolov5n, yolov8n.yaml)")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = ap.parse_args(argv)
+    models = args.models or ([str(YOLOV5N)] if YOLOV5N.is_file() else []) + ["yolov8n.yaml"]
+    rows = []
+    print("| model | imgsz | batch | step img/s | bare fwd+bwd img/s | ratio |")
+    print("|---|---|---|---|---|---|")
+    for weights in models:
+        for imgsz in args.sizes:
+            r = bench(weights, imgsz, args.batch, args.repeats, args.threads)
+            rows.append(r)
+            print(f"| {r['model']} | {r['imgsz']} | {r['batch']} | {r['step_img_s']} | {r['bare_img_s']} | {r['ratio']} |", flush=True)
+    if args.json:
+        from patchkit.io import atomic_write_json
+
+        atomic_write_json(args.json, {"rows": rows, "threads": args.threads, "torch": torch.__version__})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from patchkit.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,174 @@
+"""``patchkit score``: score captured videos, photo folders or a live camera against a detector.
+
+Example::
+
+    patchkit score walk_patch.mp4 --control walk_random.mp4 --detector yolov5n.pt \\
+        --markers patch_print.json --out runs/score --json score.json
+
+Per-frame records are appended to ``OUT/frames.jsonl`` as they are scored (Ctrl-C keeps them;
+``--resume`` continues). ``OUT`` also gets ``summary.json``, ``report.md``, plots and annotated
+videos. See docs/interfaces.md for the ``--json`` fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from patchkit.cli.common import add_device_option, resolve_device
+from patchkit.errors import PatchkitError, suggest
+from patchkit.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
+    if not vals:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return vals
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "score",
+        help="score captured video / photos / a camera: does the patched person get detected?",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR",
+                   help="video files, photo folders, photos, or a camera index (0) for live scoring")
+    p.add_argument("--detector", required=True, metavar="WEIGHTS", help="weights file, model YAML or registered name")
+    p.add_argument("--control", nargs="+", default=[], metavar="VIDEO", help="control video(s): same scene, no/random patch")
+    p.add_argument("--target", default="person", help="target class name or id (default: person)")
+    p.add_argument("--conf", type=float, default=0.25, help="headline confidence threshold (default 0.25)")
+    p.add_argument("--thresholds", type=_floats, default=None,
+                   help="comma-separated thresholds to report (default 0.1,0.25,0.4,0.5,0.6,0.75,0.9)")
+    p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    p.add_argument("--imgsz", type=int, default=640)
+    p.add_argument("--letterbox", choices=("rect", "square"), default="rect")
+    p.add_argument("--batch", type=int, default=8, help="frames per detector call (default 8; 1 for a camera)")
+    p.add_argument("--reference", choices=("markers", "every", "box"), default="markers",
+                   help="which person wears the patch: the one containing the ArUco markers (default), "
+                        "every person (the best box of each frame), or --box tracked from the first frame")
+    p.add_argument("--box", default=None, metavar="X1,Y1,X2,Y2", help="first-frame box of the target (--reference box)")
+    p.add_argument("--markers", default=None, metavar="JSON", help="the export's JSON sidecar (marker ids, size, layout)")
+    p.add_argument("--marker-size-mm", type=float, default=None, help="marker side in mm (without --markers)")
+    p.add_argument("--marker-dict", default="DICT_4X4_50", help="ArUco dictionary (default DICT_4X4_50)")
+    p.add_argument("--marker-ids", type=_floats, default=None, help="comma-separated marker ids of the patch")
+    p.add_argument("--hfov", type=float, default=65.0, help="camera horizontal field of view in degrees (default 65)")
+    p.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels (overrides --hfov)")
+    p.add_argument("--distance-bins", type=_floats, default=None, help="distance bin edges in metres")
+    p.add_argument("--angle-bins", type=_floats, default=None, help="viewing-angle bin edges in degrees")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--out", default="runs/score", metavar="DIR", help="output folder (default runs/score)")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the summary JSON here too")
+    p.add_argument("--no-video", action="store_true", help="do not write annotated videos")
+    p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
+    p.add_argument("--resume", action="store_true", help="keep OUT/frames.jsonl and skip frames already scored")
+    p.add_argument("--show", action="store_true", help="live window with the annotated frames (q quits)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_option(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def _target_class(target: str, names: dict[int, str]) -> int:
+    if target.isdigit():
+        cid = int(target)
+        if names and cid not in names:
+            raise PatchkitError(f"--target {target}: the detector has no class {cid}")
+        return cid
+    by_name = {v: k for k, v in names.items()}
+    if target not in by_name:
+        raise PatchkitError(f"--target {target!r} is not a class of the detector{suggest(target, by_name)}")
+    return by_name[target]
+
+
+def _marker_spec(args: argparse.Namespace):
+    from patchkit.video.markers import MarkerSpec
+
+    if args.markers:
+        return MarkerSpec.from_json(args.markers)
+    ids = tuple(int(i) for i in args.marker_ids) if args.marker_ids else None
+    if args.reference == "markers" or args.marker_size_mm or ids:
+        return MarkerSpec(args.marker_dict, args.marker_size_mm, ids)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from patchkit.detectors import create_detector
+    from patchkit.video.runner import RunConfig, score_inputs
+    from patchkit.video.scoring import DEFAULT_THRESHOLDS, ScoreOptions
+    from patchkit.video.summary import DEFAULT_ANGLE_BINS_DEG, DEFAULT_DISTANCE_BINS_M, BootstrapConfig
+    from patchkit.video.target import BoxReference, EveryPersonReference, MarkerReference, parse_box
+
+    for name, v in (("--conf", args.conf), ("--iou", args.iou)):
+        if not 0.0 <= v <= 1.0:
+            raise PatchkitError(f"{name} must be in [0, 1], got {v}")
+    if args.thresholds and not all(0.0 <= t <= 1.0 for t in args.thresholds):
+        raise PatchkitError("--thresholds must be in [0, 1]")
+    if args.batch < 1:
+        raise PatchkitError("--batch must be >= 1")
+    if args.reference == "box":
+        if not args.box:
+            raise PatchkitError("--reference box needs --box X1,Y1,X2,Y2 (the target in the first frame)")
+        first_box = parse_box(args.box)
+        make_reference = lambda: BoxReference(first_box)  # noqa: E731
+    elif args.reference == "every":
+        make_reference = EveryPersonReference
+    else:
+        make_reference = MarkerReference
+    markers = _marker_spec(args)
+    device = resolve_device(args.device)
+    detector = create_detector(args.detector, imgsz=args.imgsz, letterbox=args.letterbox, device=device)
+    if hasattr(detector, "optimize_for_attack"):
+        detector.optimize_for_attack()  # Conv+BN fused, channels_last: same outputs, faster
+    target = _target_class(args.target, getattr(detector, "names", {}) or {})
+    camera_input = any(str(i).isdigit() or str(i).startswith("camera:") for i in args.inputs)
+    options = ScoreOptions(
+        conf=args.conf,
+        thresholds=tuple(args.thresholds) if args.thresholds else DEFAULT_THRESHOLDS,
+        iou=args.iou,
+        target_class=target,
+        batch=1 if camera_input else args.batch,
+        hfov_deg=args.hfov,
+        focal_px=args.focal_px,
+    )
+    config = RunConfig(
+        out_dir=args.out,
+        annotate=not args.no_video,
+        resume=args.resume,
+        show=args.show,
+        plots=not args.no_plots,
+        progress=not args.quiet,
+        bootstrap=BootstrapConfig(resamples=args.bootstrap, seed=args.seed),
+        distance_bins=args.distance_bins or DEFAULT_DISTANCE_BINS_M,
+        angle_bins=args.angle_bins or DEFAULT_ANGLE_BINS_DEG,
+    )
+    meta = {"detector": str(args.detector), "target": args.target, "target_class": target,
+            "reference": args.reference, "iou": args.iou, "imgsz": args.imgsz,
+            "markers": None if markers is None else {"dictionary": markers.dictionary, "size_mm": markers.size_mm,
+                                                     "ids": list(markers.ids) if markers.ids else None}}
+    try:
+        result = score_inputs(args.inputs, detector, options, make_reference, markers, args.control, config, meta)
+    except KeyboardInterrupt:
+        if args.json:
+            import json
+            from pathlib import Path
+
+            summary = Path(args.out) / "summary.json"
+            if summary.is_file():
+                atomic_write_json(args.json, json.loads(summary.read_text(encoding="utf-8")))
+        raise
+    # warnings were already logged as they happened; they are also in the report and the JSON
+    if args.json:
+        atomic_write_json(args.json, {k: v for k, v in result.items() if k != "files"})
+    from pathlib import Path
+
+    print((Path(args.out) / "report.md").read_text(encoding="utf-8"))
+    return 0

@@ -1,0 +1,1 @@
+"""The optimisation engine: config schema, objective, training loop and its callbacks."""

@@ -1,0 +1,102 @@
+"""The training config schema: ``patchkit train CONFIG.yaml`` and the Python API share it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from patchkit.engine.objective import LossConfig
+from patchkit.eot.config import EOTConfig
+from patchkit.patches import PatchConfig
+from patchkit.scenes.placement import PlacementConfig
+from patchkit.scenes.scene import SceneConfig
+
+SCHEDULES = ("constant", "cosine", "plateau")
+
+
+@dataclass
+class DetectorConfig:
+    """The attacked detector.
+
+    Attributes:
+        weights: an ultralytics checkpoint or model YAML, an original YOLOv5 checkpoint, or ``toy``.
+        imgsz: training canvas side in pixels (square letterbox, the form training batches use).
+        fuse: fuse Conv+BN for speed (outputs unchanged within float tolerance).
+        channels_last: channels-last memory format for speed.
+    """
+
+    weights: str = ""
+    imgsz: int = 416
+    fuse: bool = True
+    channels_last: bool = True
+
+    def validate(self) -> None:
+        if not self.weights:
+            raise ValueError("detector.weights is required (a weights file, model YAML or 'toy')")
+        if self.imgsz < 32 or self.imgsz % 32:
+            raise ValueError(f"detector.imgsz must be a multiple of 32, got {self.imgsz}")
+
+
+@dataclass
+class OptimConfig:
+    """Adam with a schedule.
+
+    Attributes:
+        lr: learning rate (patch pixels are in [0, 1]).
+        schedule: ``constant`` | ``cosine`` (to ``lr * min_lr_ratio``) | ``plateau`` (x0.5 after
+            ``patience`` epochs without improvement of the epoch-mean loss).
+        epochs: passes over the scene.
+        batch_size: images per step.
+        max_steps: stop after this many steps in total (0 = epochs decide).
+    """
+
+    lr: float = 0.03
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.1
+    patience: int = 10
+    epochs: int = 100
+    batch_size: int = 8
+    max_steps: int = 0
+
+    def validate(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("optim.lr must be > 0, optim.epochs and optim.batch_size >= 1")
+
+
+@dataclass
+class RunConfig:
+    """Where and how the run is written.
+
+    Attributes:
+        out: run folder (``patch.png``, ``checkpoint.pt``, ``log.jsonl``, ``config.yaml``).
+        seed: seeds the data order and every EOT draw (same seed = same patch bits).
+        device: ``cpu`` | ``cuda`` | ``cuda:N`` | ``auto``.
+        log_every: steps between log records (the only host-device syncs of the loop).
+        checkpoint_every: steps between atomic checkpoints (and at the end).
+        snapshot_every: steps between patch PNG snapshots (0 = none).
+        progress: show a tqdm bar.
+    """
+
+    out: str = "runs/train"
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 10
+    checkpoint_every: int = 50
+    snapshot_every: int = 0
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``patchkit train`` needs; see ``examples/train_pennfudan.yaml``."""
+
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    placement: PlacementConfig = field(default_factory=PlacementConfig)
+    eot: EOTConfig = field(default_factory=EOTConfig)
+    patch: PatchConfig = field(default_factory=PatchConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    printer: str = ""

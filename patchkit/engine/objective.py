@@ -1,0 +1,78 @@
+"""The attack objective: detection loss + printability + smoothness, weights from config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from patchkit.detectors.base import RawOutput
+from patchkit.losses import NonPrintabilityScore, TargetedMisclassification, TargetSuppression, TotalVariation
+
+OBJECTIVES = ("suppress", "targeted")
+
+
+@dataclass
+class LossConfig:
+    """Loss terms and their weights.
+
+    Attributes:
+        objective: ``suppress`` (hide ``class_id``) or ``targeted`` (turn it into ``target_class``).
+        class_id: the attacked class (COCO person = 0).
+        target_class: the class to turn into, for ``targeted``.
+        mode: how the detection score is read: ``obj_cls`` | ``obj`` | ``cls``.
+        reduction: ``max`` per image or ``topk`` mean.
+        topk: candidates averaged by ``topk`` and acted on by ``targeted``.
+        nps_weight: weight of the non-printability score (0 = off).
+        palette: ``legacy`` (the literature's 30 photographed colours) or a printer profile path.
+        tv_weight: weight of total variation.
+        tv_floor: the weighted TV term is ``max(tv_weight * tv, tv_floor)`` (adversarial-yolo).
+    """
+
+    objective: str = "suppress"
+    class_id: int = 0
+    target_class: int = -1
+    mode: str = "obj_cls"
+    reduction: str = "max"
+    topk: int = 10
+    nps_weight: float = 0.0
+    palette: str = "legacy"
+    tv_weight: float = 2.5
+    tv_floor: float = 0.1
+
+    def validate(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"loss.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.objective == "targeted" and self.target_class < 0:
+            raise ValueError("loss.target_class must be set (>= 0) for loss.objective=targeted")
+        if self.mode not in ("obj_cls", "obj", "cls"):
+            raise ValueError(f"loss.mode must be obj_cls, obj or cls, got {self.mode!r}")
+        if self.reduction not in ("max", "topk"):
+            raise ValueError(f"loss.reduction must be max or topk, got {self.reduction!r}")
+
+
+class AttackObjective(nn.Module):
+    """``forward(raw, patch) -> (total, parts)``: total is a scalar to minimise, parts a dict of
+    detached scalars (``det``, ``nps``, ``tv``) for logging."""
+
+    def __init__(self, cfg: LossConfig, palette: Tensor | None = None):
+        super().__init__()
+        if cfg.objective == "suppress":
+            self.detection = TargetSuppression(cfg.class_id, cfg.mode, cfg.reduction, cfg.topk)
+        else:
+            self.detection = TargetedMisclassification(cfg.class_id, cfg.target_class, cfg.topk, cfg.mode)
+        self.nps = NonPrintabilityScore(palette) if cfg.nps_weight > 0 and palette is not None else None
+        self.tv = TotalVariation()
+        self.cfg = cfg
+
+    def forward(self, raw: RawOutput, patch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        det = self.detection(raw).mean()
+        tv = self.tv(patch)
+        total = det + torch.clamp(self.cfg.tv_weight * tv, min=self.cfg.tv_floor)
+        parts = {"det": det.detach(), "tv": tv.detach()}
+        if self.nps is not None:
+            nps = self.nps(patch)
+            total = total + self.cfg.nps_weight * nps
+            parts["nps"] = nps.detach()
+        return total, parts

@@ -1,0 +1,221 @@
+"""Scenes: images + target boxes, letterboxed once into square training canvases.
+
+A scene is either a scene YAML (``scenes/*.yaml``: a root folder, splits, named label sets) or a
+plain image folder. Target boxes come from YOLO-format labels (e.g. the official ones) or from the
+clean detector itself ("self-labels", as adversarial-yolo does). Boxes are filtered by class,
+minimum size and maximum count per image; images left without target boxes are dropped from the
+attack set (they otherwise collapse the patch to the printability term).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from patchkit.config import from_dict, read_yaml
+from patchkit.detectors.letterbox import boxes_to_letterbox, letterbox
+from patchkit.errors import PatchkitError
+from patchkit.io import list_images, read_image
+from patchkit.scenes.labels import read_yolo_labels
+
+
+@dataclass
+class SceneConfig:
+    """Where the training images and target boxes come from.
+
+    Attributes:
+        path: a scene YAML (``scenes/pennfudan.yaml``) or an image folder.
+        split: split name inside a scene YAML (ignored for a folder).
+        labels: ``"self"`` (the clean detector's own detections at ``self_label_conf``), a label
+            set named in the scene YAML (``"official"``, ``"yolov5n"``), or a folder of YOLO labels.
+        self_label_conf: confidence threshold for self-labels, in [0, 1].
+        classes: target class ids; other boxes are ignored.
+        min_size: minimum box side in pixels of the letterboxed canvas.
+        max_boxes: keep at most this many target boxes per image (largest first).
+        max_images: use at most this many images (0 = all), in sorted order.
+    """
+
+    path: str = "scenes/pennfudan.yaml"
+    split: str = "train"
+    labels: str = "self"
+    self_label_conf: float = 0.4
+    classes: list[int] = field(default_factory=lambda: [0])
+    min_size: float = 8.0
+    max_boxes: int = 16
+    max_images: int = 0
+
+    def validate(self) -> None:
+        if not 0.0 <= self.self_label_conf <= 1.0:
+            raise ValueError("scene.self_label_conf must be in [0, 1]")
+        if self.max_boxes < 1:
+            raise ValueError("scene.max_boxes must be >= 1")
+
+
+@dataclass
+class SceneSpec:
+    """A scene YAML file, parsed: ``root``, ``names`` and ``splits`` (each with ``images`` and
+    named ``labels`` folders). Paths are resolved relative to the YAML file."""
+
+    name: str = ""
+    root: str = "."
+    names: dict = field(default_factory=dict)
+    splits: dict = field(default_factory=dict)
+
+
+@dataclass
+class Scene:
+    """Letterboxed images with their target boxes.
+
+    Attributes:
+        images: ``(N, 3, S, S)`` uint8 square canvases (gray-114 padding), S = ``imgsz``.
+        boxes: N tensors ``(M_i, 4)`` float xyxy target boxes in canvas pixels.
+        paths: source image paths.
+        scales: ``(N, 2)`` per-axis resize ratios (x, y); canvas = original * scale + pad.
+        pads: ``(N, 2)`` gray padding (x, y) in canvas pixels.
+    """
+
+    images: Tensor
+    boxes: list[Tensor]
+    paths: list[Path]
+    scales: Tensor
+    pads: Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def n_boxes(self) -> int:
+        return int(sum(b.shape[0] for b in self.boxes))
+
+    @classmethod
+    def from_canvases(cls, images: Tensor, boxes: list[Tensor], name: str = "canvas") -> "Scene":
+        """A scene from already square uint8 canvases ``(N, 3, S, S)`` and per-image boxes in
+        canvas pixels (identity letterbox), e.g. synthetic or rendered images."""
+        n = images.shape[0]
+        paths = [Path(f"{name}_{i}") for i in range(n)]
+        return cls(images, list(boxes), paths, torch.ones(n, 2), torch.zeros(n, 2))
+
+    def subset(self, indices: list[int]) -> "Scene":
+        return Scene(
+            self.images[indices],
+            [self.boxes[i] for i in indices],
+            [self.paths[i] for i in indices],
+            self.scales[indices],
+            self.pads[indices],
+        )
+
+    def batch(self, indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Images ``(B, 3, S, S)`` float in [0, 1], boxes ``(N, 4)`` and ``batch_idx (N,)``."""
+        idx = indices.tolist()
+        images = self.images[indices].float().div_(255.0)
+        boxes = [self.boxes[i] for i in idx]
+        counts = torch.tensor([b.shape[0] for b in boxes])
+        batch_idx = torch.repeat_interleave(torch.arange(len(idx)), counts)
+        flat = torch.cat(boxes) if boxes else torch.zeros(0, 4)
+        return images, flat, batch_idx
+
+
+def _resolve_split(cfg: SceneConfig) -> tuple[Path, Path | None, bool]:
+    """-> (image folder, label folder or None, use self-labels)."""
+    path = Path(cfg.path)
+    if path.is_dir():
+        labels = None if cfg.labels == "self" else Path(cfg.labels)
+        return path, labels, cfg.labels == "self"
+    if not path.exists():
+        raise PatchkitError("scene not found (expected a scene YAML or an image folder)", path)
+    spec = from_dict(SceneSpec, read_yaml(path), source=str(path))
+    root = (path.parent / spec.root).resolve()
+    if cfg.split not in spec.splits:
+        raise PatchkitError(
+            f"no split '{cfg.split}' (available: {', '.join(spec.splits) or 'none'})", path
+        )
+    split = spec.splits[cfg.split]
+    if not isinstance(split, dict) or "images" not in split:
+        raise PatchkitError(f"split '{cfg.split}' must have an 'images' folder", path)
+    images = root / split["images"]
+    if not images.is_dir():
+        raise PatchkitError(f"image folder {images} of split '{cfg.split}' not found", path)
+    if cfg.labels == "self":
+        return images, None, True
+    label_sets = split.get("labels", {}) or {}
+    if cfg.labels in label_sets:
+        return images, root / label_sets[cfg.labels], False
+    if Path(cfg.labels).is_dir():
+        return images, Path(cfg.labels), False
+    raise PatchkitError(
+        f"unknown label set '{cfg.labels}' (split '{cfg.split}' has: "
+        f"{', '.join(label_sets) or 'none'}; or use 'self' or a folder)",
+        path,
+    )
+
+
+def _filter_boxes(boxes: Tensor, cfg: SceneConfig) -> Tensor:
+    wh = boxes[:, 2:] - boxes[:, :2]
+    boxes = boxes[(wh >= cfg.min_size).all(dim=1)]
+    if boxes.shape[0] > cfg.max_boxes:
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        boxes = boxes[area.argsort(descending=True)[: cfg.max_boxes]]
+    return boxes
+
+
+def load_scene(cfg: SceneConfig, imgsz: int, detector=None, keep_empty: bool = False) -> Scene:
+    """Load, letterbox (square ``imgsz``) and label a scene.
+
+    Args:
+        cfg: the scene config.
+        imgsz: canvas side in pixels.
+        detector: a :class:`~patchkit.detectors.base.Detector`, needed for self-labels.
+        keep_empty: keep images without target boxes (evaluation wants them; training doesn't).
+    """
+    image_dir, label_dir, self_label = _resolve_split(cfg)
+    paths = list_images(image_dir)
+    if cfg.max_images:
+        paths = paths[: cfg.max_images]
+    if not paths:
+        raise PatchkitError("scene has no images", image_dir)
+    if label_dir is not None and not label_dir.is_dir():
+        raise PatchkitError("label folder not found", label_dir)
+    canvases, boxes, scales, pads = [], [], [], []
+    targets = set(cfg.classes)
+    for p in paths:
+        arr = read_image(p)
+        h, w = arr.shape[:2]
+        img = torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0).unsqueeze(0)
+        canvas, params = letterbox(img, imgsz, mode="square")
+        canvases.append(canvas[0].mul(255).round_().clamp_(0, 255).to(torch.uint8))
+        scales.append([params.scale_x, params.scale_y])
+        pads.append([params.pad_x, params.pad_y])
+        if label_dir is not None:
+            cls, b = read_yolo_labels(label_dir / f"{p.stem}.txt", w, h)
+            keep = torch.tensor([int(c) in targets for c in cls.tolist()], dtype=torch.bool)
+            boxes.append(boxes_to_letterbox(b[keep], params))
+    images = torch.stack(canvases)
+    if self_label:
+        if detector is None:
+            raise PatchkitError("self-labels need a detector (scene.labels=self)")
+        boxes = self_labels(detector, images, cfg.self_label_conf, cfg.classes)
+    boxes = [_filter_boxes(b, cfg) for b in boxes]
+    scene = Scene(images, boxes, paths, torch.tensor(scales), torch.tensor(pads, dtype=torch.float32))
+    if not keep_empty:
+        keep = [i for i, b in enumerate(boxes) if b.shape[0] > 0]
+        if not keep:
+            raise PatchkitError(f"scene has no target boxes of classes {cfg.classes}", image_dir)
+        scene = scene.subset(keep)
+    return scene
+
+
+@torch.no_grad()
+def self_labels(
+    detector, images: Tensor, conf: float, classes: list[int], batch_size: int = 8
+) -> list[Tensor]:
+    """The clean detector's own boxes on uint8 canvases ``(N, 3, S, S)``: a list of ``(M_i, 4)``."""
+    out: list[Tensor] = []
+    device = next(detector.parameters()).device
+    for start in range(0, images.shape[0], batch_size):
+        batch = images[start : start + batch_size].to(device).float().div_(255.0)
+        for det in detector.detect(batch, conf=conf, iou=0.45, classes=list(classes)):
+            out.append(det.xyxy.cpu())
+    return out

@@ -1,0 +1,158 @@
+"""One toy-world image: background, pedestrians and distractors in depth order, light, camera.
+
+Items stand on the ground plane (:class:`~patchkit.scenes.toyworld.background.Ground`), are
+drawn far to near, and an object-id map records what is visible at each pixel; a pedestrian's
+label is the tight box of its visible pixels (coverage > 0.5), kept when enough of it is visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from patchkit.scenes.toyworld.background import render_background
+from patchkit.scenes.toyworld.config import DISTRACTOR_CLASSES, OCCLUDER_KINDS, ToyWorldConfig
+from patchkit.scenes.toyworld.draw import Sprite, composite
+from patchkit.scenes.toyworld.figure import FigureStyle, Pose, render_figure
+from patchkit.scenes.toyworld.objects import DRAWERS
+from patchkit.scenes.toyworld.photometric import Lighting, ToyCamera
+
+_MIN_BOX_W, _MIN_BOX_H = 5, 12
+_MAX_OBJECT_REF = 0.6  # distractors stand where a person would be at most this x image height
+
+
+@dataclass
+class ToyImage:
+    """A rendered image and its labels.
+
+    Attributes:
+        image: ``(H, W, 3)`` uint8 RGB.
+        boxes: ``(N, 4)`` float32 xyxy visible boxes in pixels.
+        classes: ``(N,)`` int64 class ids (0 = person).
+        jpeg_quality: the quality to encode it with (sampled with the image).
+    """
+
+    image: np.ndarray
+    boxes: np.ndarray
+    classes: np.ndarray
+    jpeg_quality: int = 90
+
+
+@dataclass
+class _Item:
+    foot_y: float
+    sprite: Sprite
+    cls: int  # -1 = unlabelled
+    shadow: tuple[float, float, float]  # x, y, half width (px)
+
+
+def _size(rng: np.random.Generator, lo_hi: list[int]) -> int:
+    lo, hi = int(np.ceil(lo_hi[0] / 32)), int(lo_hi[1] // 32)
+    return 32 * int(rng.integers(lo, max(hi, lo) + 1))
+
+
+def _persons(rng: np.random.Generator, cfg: ToyWorldConfig, ground, W: int, H: int, light: float) -> list[_Item]:
+    if rng.random() < cfg.empty_prob:
+        return []
+    items = []
+    lo, hi = np.log(cfg.person_height[0]), np.log(cfg.person_height[1] * H / 416)
+    for _ in range(int(rng.integers(cfg.persons[0], cfg.persons[1] + 1))):
+        h = float(np.exp(rng.uniform(lo, max(hi, lo))))
+        foot_y = max(ground.foot_y(h), ground.far + 1.0)
+        h = float(ground.person_height(foot_y)) * rng.uniform(0.9, 1.1)
+        child = rng.random() < cfg.child_prob
+        if child:
+            h *= rng.uniform(0.55, 0.7)
+        x = rng.uniform(-0.05, 1.05) * W
+        fig = render_figure(FigureStyle.sample(rng, child), Pose.sample(rng), h, (x, foot_y),
+                            perspective=float(rng.uniform(0.0, 0.15)), light=light * rng.uniform(0.5, 1.0),
+                            seed=int(rng.integers(1 << 16)))
+        items.append(_Item(foot_y, fig.sprite, 0, (x, foot_y, h * 0.16)))
+    return items
+
+
+def _object(rng: np.random.Generator, kind: str, foot: tuple[float, float], ground, label: bool) -> _Item:
+    ref_h = max(float(ground.person_height(foot[1])), 4.0)
+    sprite = DRAWERS[kind](rng, foot, ref_h)
+    cls = DISTRACTOR_CLASSES.get(kind, -1) if label else -1
+    half = sprite.shape[1] / 2
+    return _Item(foot[1], sprite, cls, (foot[0], foot[1], half * (0.9 if kind in ("car", "bag", "bin", "bicycle") else 0.3)))
+
+
+def _distractors(rng: np.random.Generator, cfg: ToyWorldConfig, ground, W: int, H: int, persons: list[_Item]) -> list[_Item]:
+    items = []
+    kinds = cfg.distractor_kinds
+    if kinds:
+        for _ in range(int(rng.integers(cfg.distractors[0], cfg.distractors[1] + 1))):
+            kind = kinds[rng.integers(len(kinds))]
+            # size first (a person's height there, log-uniform), then where it stands
+            ref_h = float(np.exp(rng.uniform(np.log(10.0), np.log(max(_MAX_OBJECT_REF * H, 11.0)))))
+            foot = (float(rng.uniform(-0.1, 1.1) * W), max(ground.foot_y(ref_h), ground.far + 1.0))
+            items.append(_object(rng, kind, foot, ground, cfg.label_distractors))
+    occluders = [k for k in OCCLUDER_KINDS if k in kinds]
+    for p in persons:
+        if occluders and rng.random() < cfg.occluder_prob:
+            x, y, half = p.shadow
+            h = half / 0.16
+            kind = occluders[rng.integers(len(occluders))]
+            foot = (float(x + rng.uniform(-0.25, 0.25) * h), float(y + rng.uniform(0.02, 0.12) * h / ground.k + 1))
+            items.append(_object(rng, kind, foot, ground, cfg.label_distractors))
+    return items
+
+
+def _shadows(img: np.ndarray, items: list[_Item], strength: float) -> None:
+    H, W = img.shape[:2]
+    m = np.zeros((H, W), np.uint8)
+    for it in items:
+        x, y, half = it.shadow
+        if -half < x < W + half and y < H + half:
+            cv2.ellipse(m, (int(round(x * 16)), int(round(y * 16))), (int(max(half, 1) * 16), int(max(half * 0.22, 1) * 16)),
+                        0, 0, 360, 255, -1, cv2.LINE_AA, 4)
+    img *= (1.0 - strength * cv2.GaussianBlur(m, (0, 0), 1.5).astype(np.float32) / 255.0)[..., None]
+
+
+def _visible_boxes(ids: np.ndarray, items: list[_Item], full: list[int], min_visible: float) -> tuple[np.ndarray, np.ndarray]:
+    H, W = ids.shape
+    boxes, classes = [], []
+    for k, it in enumerate(items):
+        if it.cls < 0 or full[k] == 0:
+            continue
+        s = it.sprite
+        y0, x0 = max(s.y0, 0), max(s.x0, 0)
+        y1, x1 = min(s.y0 + s.shape[0], H), min(s.x0 + s.shape[1], W)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        mine = ids[y0:y1, x0:x1] == k
+        n = int(np.count_nonzero(mine))
+        if n < min_visible * full[k]:
+            continue
+        rows = np.flatnonzero(mine.any(1))
+        cols = np.flatnonzero(mine.any(0))
+        box = [x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1]
+        if box[2] - box[0] >= _MIN_BOX_W and box[3] - box[1] >= _MIN_BOX_H:
+            boxes.append(box)
+            classes.append(it.cls)
+    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64)
+
+
+def render_scene(rng: np.random.Generator, cfg: ToyWorldConfig | None = None) -> ToyImage:
+    """Draw one random image with its visible-box labels; everything comes from ``rng``."""
+    cfg = cfg or ToyWorldConfig()
+    W, H = _size(rng, cfg.width), _size(rng, cfg.height)
+    theme = cfg.themes[rng.integers(len(cfg.themes))]
+    img, ground = render_background(rng, W, H, theme)
+    light = float(rng.uniform(-0.3, 0.3))
+    persons = _persons(rng, cfg, ground, W, H, light)
+    items = persons + _distractors(rng, cfg, ground, W, H, persons)
+    items.sort(key=lambda it: it.foot_y)  # far to near (stable: ties keep creation order)
+    _shadows(img, items, float(rng.uniform(0.2, 0.5)))
+    ids = np.full((H, W), -1, np.int32)
+    full = [composite(img, it.sprite, ids, k) for k, it in enumerate(items)]
+    boxes, classes = _visible_boxes(ids, items, full, cfg.min_visible)
+    img = Lighting.sample(rng, tuple(cfg.light)).apply(img)
+    camera = ToyCamera.sample(rng, tuple(cfg.blur), cfg.motion_blur_prob, tuple(cfg.noise))
+    image = camera.capture(img, rng)
+    quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+    return ToyImage(image, boxes, classes, quality)

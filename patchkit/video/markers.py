@@ -1,0 +1,249 @@
+"""ArUco markers around a printed patch: detection and camera pose (distance, viewing angle).
+
+``patchkit export --markers`` surrounds the patch with ArUco markers of a known physical size and
+records their ids and positions. In a captured frame the markers say where the patch is (so which
+person wears it) and, with ``cv2.solvePnP`` and the camera's focal length, how far away it is and
+at which angle it is seen.
+
+Conventions: marker corners are in OpenCV's ArUco order (top-left, top-right, bottom-right,
+bottom-left of the marker as printed). Layout coordinates are millimetres in the print plane, x to
+the right and y down, like the page. Distances are metres from the camera centre to the centre of
+the observed markers; the viewing angle is in degrees between the print's normal and the line of
+sight (0 = facing the camera, 90 = edge-on).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from patchkit.errors import PatchkitError, suggest
+
+ARUCO_DICTS = sorted(n for n in dir(cv2.aruco) if n.startswith("DICT_"))
+
+
+@dataclass
+class MarkerSpec:
+    """What to look for and how big it is.
+
+    Attributes:
+        dictionary: an OpenCV ArUco dictionary name, e.g. ``"DICT_4X4_50"``.
+        size_mm: side of one marker's black square in millimetres (``None``: no pose).
+        ids: marker ids that belong to the patch (``None``: any id of the dictionary).
+        layout_mm: per id, ``(4, 2)`` corner positions in the print plane (mm, x right, y down),
+            in ArUco corner order. When known, all visible corners give one joint pose.
+    """
+
+    dictionary: str = "DICT_4X4_50"
+    size_mm: float | None = None
+    ids: tuple[int, ...] | None = None
+    layout_mm: dict[int, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if self.dictionary not in ARUCO_DICTS:
+            raise PatchkitError(f"unknown ArUco dictionary {self.dictionary!r}{suggest(self.dictionary, ARUCO_DICTS)}")
+        if self.size_mm is not None and not self.size_mm > 0:
+            raise PatchkitError(f"marker size must be > 0 mm, got {self.size_mm}")
+        if self.layout_mm is not None:
+            self.layout_mm = {int(k): np.asarray(v, dtype=np.float64).reshape(4, 2) for k, v in self.layout_mm.items()}
+            if self.ids is None:
+                self.ids = tuple(sorted(self.layout_mm))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "MarkerSpec":
+        """Read the marker description written by ``patchkit export --markers`` (its JSON sidecar).
+
+        The export writes ``{"markers": {"dictionary": "DICT_4X4_50", "size_mm": s, "markers":
+        [{"id": 40, "corners_patch_mm": [[x, y] x4]}, ...]}}`` (patch mm, y down). Also accepted:
+        ``marker_size_mm``, ``ids``, the list under ``layout``/``positions``, and entries as
+        ``{"id": 3, "corners_mm": [[x, y] x4]}`` or ``{"id": 3, "x_mm": .., "y_mm": .., "size_mm": ..}``
+        (top-left corner of the marker).
+        """
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise PatchkitError("marker file not found", path) from exc
+        except (OSError, ValueError) as exc:
+            raise PatchkitError(f"cannot read marker JSON ({exc})", path) from exc
+        m = data.get("markers", data) if isinstance(data, dict) else None
+        if isinstance(m, list):
+            m = {"layout": m, **{k: v for k, v in data.items() if k != "markers"}}
+        if not isinstance(m, dict):
+            raise PatchkitError("no 'markers' section", path)
+        dictionary = str(m.get("dictionary", m.get("dict", "DICT_4X4_50")))
+        if not dictionary.startswith("DICT_"):
+            dictionary = "DICT_" + dictionary.upper()
+        size = m.get("size_mm", m.get("marker_size_mm"))
+        layout: dict[int, np.ndarray] = {}
+        entries = m.get("layout", m.get("positions", m.get("markers", [])))
+        for item in entries if isinstance(entries, list) else []:
+            try:
+                mid = int(item["id"])
+                corners = item.get("corners_mm", item.get("corners_patch_mm"))
+                if corners is not None:
+                    layout[mid] = np.asarray(corners, dtype=np.float64).reshape(4, 2)
+                else:
+                    s = float(item.get("size_mm", size))
+                    x, y = float(item["x_mm"]), float(item["y_mm"])
+                    layout[mid] = np.array([[x, y], [x + s, y], [x + s, y + s], [x, y + s]])
+                    size = size if size is not None else s
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PatchkitError(f"bad marker layout entry {item!r}", path) from exc
+        ids = m.get("ids")
+        ids = tuple(int(i) for i in ids) if ids is not None else (tuple(sorted(layout)) or None)
+        if size is None and layout:
+            size = float(np.linalg.norm(next(iter(layout.values()))[1] - next(iter(layout.values()))[0]))
+        return cls(dictionary, float(size) if size is not None else None, ids, layout or None)
+
+
+@dataclass
+class MarkerObservation:
+    """Markers found in one frame: ``ids`` ``(K,)`` int, ``corners`` ``(K, 4, 2)`` float pixels."""
+
+    ids: np.ndarray
+    corners: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def points(self) -> np.ndarray:
+        """All corners ``(4K, 2)``."""
+        return self.corners.reshape(-1, 2)
+
+    def to_dict(self) -> dict:
+        return {"ids": self.ids.astype(int).tolist(), "corners": np.round(self.corners, 2).tolist()}
+
+
+@dataclass
+class CameraModel:
+    """Pinhole camera: focal lengths and principal point in pixels, optional distortion."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    dist: np.ndarray = field(default_factory=lambda: np.zeros(5))
+
+    @classmethod
+    def from_hfov(cls, width: int, height: int, hfov_deg: float) -> "CameraModel":
+        """Square pixels, centred principal point, focal from the horizontal field of view."""
+        f = (width / 2.0) / np.tan(np.deg2rad(hfov_deg) / 2.0)
+        return cls(f, f, width / 2.0, height / 2.0)
+
+    @classmethod
+    def from_focal(cls, width: int, height: int, focal_px: float) -> "CameraModel":
+        return cls(focal_px, focal_px, width / 2.0, height / 2.0)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=np.float64)
+
+
+@dataclass
+class Pose:
+    """Camera pose of the marked print in one frame.
+
+    Attributes:
+        distance_m: camera centre to the centre of the observed markers, metres.
+        angle_deg: between the print's normal and the line of sight, degrees in [0, 90].
+        rvec, tvec: OpenCV rotation (Rodrigues) and translation (mm) of the print frame.
+        reproj_px: RMS reprojection error of the corners, pixels.
+        n_markers: markers used.
+    """
+
+    distance_m: float
+    angle_deg: float
+    rvec: np.ndarray
+    tvec: np.ndarray
+    reproj_px: float
+    n_markers: int
+
+    def to_dict(self) -> dict:
+        return {"distance_m": round(self.distance_m, 4), "angle_deg": round(self.angle_deg, 2),
+                "reproj_px": round(self.reproj_px, 3), "n_markers": self.n_markers}
+
+
+class MarkerDetector:
+    """ArUco detection restricted to the spec's dictionary and ids."""
+
+    def __init__(self, spec: MarkerSpec) -> None:
+        self.spec = spec
+        dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, spec.dictionary))
+        params = cv2.aruco.DetectorParameters()
+        params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+        self._detector = cv2.aruco.ArucoDetector(dictionary, params)
+        self._ids = None if spec.ids is None else np.asarray(spec.ids)
+
+    def detect(self, image: np.ndarray) -> MarkerObservation:
+        """Markers in an RGB ``(H, W, 3)`` or gray ``(H, W)`` uint8 image."""
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        corners, ids, _ = self._detector.detectMarkers(gray)
+        if ids is None or len(ids) == 0:
+            return MarkerObservation(np.zeros(0, dtype=np.int64), np.zeros((0, 4, 2), dtype=np.float64))
+        ids = ids.reshape(-1).astype(np.int64)
+        corners = np.stack([c.reshape(4, 2) for c in corners]).astype(np.float64)
+        keep = np.ones(len(ids), bool) if self._ids is None else np.isin(ids, self._ids)
+        # one observation per id (a duplicate id is a false detection or a second print)
+        ids, corners = ids[keep], corners[keep]
+        _, first = np.unique(ids, return_index=True)
+        first = np.sort(first)
+        return MarkerObservation(ids[first], corners[first])
+
+
+def _angle_and_distance(rvec: np.ndarray, tvec: np.ndarray, centre_obj: np.ndarray) -> tuple[float, float]:
+    rot, _ = cv2.Rodrigues(rvec)
+    centre_cam = rot @ centre_obj.reshape(3) + tvec.reshape(3)
+    dist = float(np.linalg.norm(centre_cam))
+    normal = rot[:, 2]
+    cosang = abs(float(normal @ centre_cam)) / max(dist, 1e-12)
+    return dist / 1000.0, float(np.degrees(np.arccos(np.clip(cosang, 0.0, 1.0))))
+
+
+def estimate_pose(obs: MarkerObservation, spec: MarkerSpec, camera: CameraModel) -> Pose | None:
+    """Pose of the print from the observed markers; ``None`` without markers or a known size.
+
+    With a known layout, all visible corners are solved jointly (``SOLVEPNP_IPPE``, planar);
+    otherwise each marker is solved alone (``SOLVEPNP_IPPE_SQUARE``) and the medians are taken.
+    """
+    if len(obs) == 0:
+        return None
+    K, dist = camera.matrix, camera.dist
+    layout = spec.layout_mm or {}
+    known = [k for k, i in enumerate(obs.ids) if int(i) in layout]
+    if known:
+        obj2d = np.concatenate([layout[int(obs.ids[k])] for k in known])
+        obj = np.concatenate([obj2d, np.zeros((len(obj2d), 1))], 1)
+        img = obs.corners[known].reshape(-1, 2)
+        ok, rvec, tvec = cv2.solvePnP(obj, img, K, dist, flags=cv2.SOLVEPNP_IPPE)
+        if not ok:
+            return None
+        proj, _ = cv2.projectPoints(obj, rvec, tvec, K, dist)
+        err = float(np.sqrt(np.mean(np.sum((proj.reshape(-1, 2) - img) ** 2, 1))))
+        d, a = _angle_and_distance(rvec, tvec, obj.mean(0))
+        return Pose(d, a, rvec.reshape(3), tvec.reshape(3), err, len(known))
+    if spec.size_mm is None:
+        return None
+    s = spec.size_mm / 2.0
+    obj = np.array([[-s, s, 0], [s, s, 0], [s, -s, 0], [-s, -s, 0]], dtype=np.float64)
+    ds, angs, errs, sols = [], [], [], []
+    for c in obs.corners:
+        ok, rvec, tvec = cv2.solvePnP(obj, c, K, dist, flags=cv2.SOLVEPNP_IPPE_SQUARE)
+        if not ok:
+            continue
+        proj, _ = cv2.projectPoints(obj, rvec, tvec, K, dist)
+        errs.append(float(np.sqrt(np.mean(np.sum((proj.reshape(-1, 2) - c) ** 2, 1)))))
+        d, a = _angle_and_distance(rvec, tvec, np.zeros(3))
+        ds.append(d)
+        angs.append(a)
+        sols.append((rvec, tvec))
+    if not ds:
+        return None
+    k = int(np.argsort(ds)[len(ds) // 2])
+    return Pose(float(np.median(ds)), float(np.median(angs)), sols[k][0].reshape(3), sols[k][1].reshape(3),
+                float(np.sqrt(np.mean(np.square(errs)))), len(ds))

@@ -1,0 +1,193 @@
+"""Score a frame source against a detector: batched inference, one record per frame.
+
+:func:`score_source` streams frames from a :class:`~patchkit.video.source.FrameSource`, batches
+consecutive frames of equal size, runs ``detector.detect`` once per batch (under ``no_grad``, not
+``inference_mode``, so a model shared with an attack keeps working), finds the markers and the
+patched person in each frame, and yields a JSON-ready record per frame::
+
+    {"video": "...", "role": "test", "frame": 12, "time": 0.4, "name": null,
+     "boxes": [[x1, y1, x2, y2, conf, cls], ...],          # target class, conf >= min threshold
+     "target": {"present": true, "box": [...], "conf": 0.31},
+     "detected": {"0.1": true, "0.25": true, "0.5": false},  # null when the target is not in view
+     "markers": {"ids": [...], "corners": [...]} | null,
+     "pose": {"distance_m": 2.1, "angle_deg": 18.0, "reproj_px": 0.4, "n_markers": 4} | null}
+
+Memory is flat: at most one batch and the decode queue are held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+import torch
+
+from patchkit.detections import Detections
+from patchkit.video.markers import CameraModel, MarkerDetector, MarkerSpec, estimate_pose
+from patchkit.video.source import Frame, FrameSource
+
+DEFAULT_THRESHOLDS: tuple[float, ...] = (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9)
+
+
+class Reference(Protocol):
+    name: str
+
+    def __call__(self, dets: Detections, markers): ...
+
+
+@dataclass
+class ScoreOptions:
+    """How to score.
+
+    Attributes:
+        conf: the headline confidence threshold in [0, 1] (always among ``thresholds``).
+        thresholds: confidence thresholds at which "detected" is recorded; detection runs at the lowest.
+        iou: NMS IoU threshold.
+        target_class: class id of the target (person = 0 for COCO models).
+        batch: frames per detector call.
+        hfov_deg: camera horizontal field of view, degrees, used for the pose when ``focal_px`` is unset.
+        focal_px: camera focal length in pixels (overrides ``hfov_deg``).
+        max_det: most boxes kept per frame.
+    """
+
+    conf: float = 0.25
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    iou: float = 0.45
+    target_class: int = 0
+    batch: int = 8
+    hfov_deg: float = 65.0
+    focal_px: float | None = None
+    max_det: int = 300
+
+    def all_thresholds(self) -> list[float]:
+        return sorted({round(float(t), 6) for t in (*self.thresholds, self.conf)})
+
+
+def threshold_key(t: float) -> str:
+    """JSON key of a threshold: ``0.25 -> "0.25"``, ``0.1 -> "0.1"``."""
+    return f"{float(t):g}"
+
+
+def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for fr in frames:
+        if batch and (len(batch) >= size or fr.image.shape != batch[0].image.shape):
+            yield batch
+            batch = []
+        batch.append(fr)
+    if batch:
+        yield batch
+
+
+def _device_of(detector: torch.nn.Module) -> torch.device:
+    for p in detector.parameters():
+        return p.device
+    for b in detector.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def frames_to_tensor(images: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """RGB uint8 ``(H, W, 3)`` frames -> ``(B, 3, H, W)`` float in [0, 1] (channels-last memory)."""
+    x = torch.from_numpy(np.stack(images)).to(device, non_blocking=True)
+    return x.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def detect_frames(
+    detector: torch.nn.Module,
+    images: list[np.ndarray],
+    conf: float,
+    iou: float,
+    classes: list[int] | None,
+    max_det: int = 300,
+) -> list[Detections]:
+    """Detections of equal-size RGB uint8 frames in one batched forward pass.
+
+    Frames are letterboxed in uint8 with OpenCV exactly as ultralytics' / yolov5's predict do
+    (:func:`patchkit.detectors.letterbox.letterbox_uint8`), so the network sees the same input
+    as theirs; boxes come back in frame pixels. Detectors without a letterboxed forward (e.g. a
+    test stand-in) get the float batch through ``detect``.
+    """
+    from patchkit.detectors.base import Detector
+    from patchkit.detectors.letterbox import boxes_to_input, letterbox_uint8
+
+    device = _device_of(detector)
+    native = isinstance(detector, Detector) and type(detector).forward_letterboxed is not Detector.forward_letterboxed
+    if not native:
+        return detector.detect(frames_to_tensor(images, device), conf=conf, iou=iou, classes=classes,
+                               max_det=max_det)
+    params = detector.letterbox_params(images[0].shape[0], images[0].shape[1])
+    boxed = images if params.is_identity else [letterbox_uint8(im, params) for im in images]
+    x = frames_to_tensor(boxed, device)
+    dets = detector.postprocess(detector.forward_letterboxed(x), conf, iou, classes, max_det)
+    return [Detections(boxes_to_input(d.xyxy, params, clip=True), d.conf, d.cls) for d in dets]
+
+
+def score_source(
+    source: FrameSource,
+    detector: torch.nn.Module,
+    options: ScoreOptions,
+    reference: Reference,
+    markers: MarkerSpec | None = None,
+    role: str = "test",
+    skip_frames: set[int] | None = None,
+    on_frame: Callable[[dict, Frame], None] | None = None,
+) -> Iterator[dict]:
+    """Yield one record per frame (see the module docstring), in decode order.
+
+    Args:
+        source: an opened frame source (iterated once).
+        detector: a :class:`patchkit.detectors.base.Detector` (``detect(images, conf, iou, classes, max_det)``).
+        options: thresholds, batch size, camera.
+        reference: which box is the patched person (see :mod:`patchkit.video.target`).
+        markers: the printed markers; ``None`` skips marker detection.
+        role: ``"test"`` or ``"control"``, copied into every record.
+        skip_frames: frame indices already scored (``--resume``): decoded but not scored again.
+        on_frame: called with each record and its frame (sinks, live display).
+    """
+    thresholds = options.all_thresholds()
+    keys = [threshold_key(t) for t in thresholds]
+    tmin = thresholds[0]
+    mdet = MarkerDetector(markers) if markers is not None else None
+    if mdet is not None:  # in the decode thread, overlapping the forward pass
+        source.on_decode = lambda fr: fr.extra.__setitem__("markers", mdet.detect(fr.image))
+    camera: CameraModel | None = None
+    path = source.info.path
+    frames = iter(source)
+    if skip_frames:
+        frames = (f for f in frames if f.index not in skip_frames)
+    for batch in _batches(frames, max(1, options.batch)):
+        with torch.no_grad():
+            dets = detect_frames(detector, [f.image for f in batch], tmin, options.iou, [options.target_class],
+                                 options.max_det)
+        for fr, d in zip(batch, dets):
+            d = d.to("cpu")
+            obs = fr.extra.get("markers") if mdet is not None else None
+            pose = None
+            if obs is not None and len(obs) and markers is not None:
+                h, w = fr.image.shape[:2]
+                if camera is None or (camera.cx, camera.cy) != (w / 2.0, h / 2.0):
+                    camera = (CameraModel.from_focal(w, h, options.focal_px) if options.focal_px
+                              else CameraModel.from_hfov(w, h, options.hfov_deg))
+                pose = estimate_pose(obs, markers, camera)
+            state = reference(d, obs)
+            boxes = torch.cat([d.xyxy.float(), d.conf.float()[:, None], d.cls.float()[:, None]], 1)
+            record = {
+                "video": path,
+                "role": role,
+                "frame": fr.index,
+                "time": None if fr.time is None else round(fr.time, 4),
+                "name": fr.name,
+                "boxes": [[round(v, 2) for v in b[:4]] + [round(b[4], 5), int(b[5])] for b in boxes.tolist()],
+                "target": {"present": state.present,
+                           "box": None if state.box is None else [round(v, 2) for v in state.box],
+                           "conf": round(state.conf, 5)},
+                "detected": ({k: bool(state.conf >= np.float32(t)) for k, t in zip(keys, thresholds)}
+                             if state.present else None),
+                "markers": obs.to_dict() if obs is not None and len(obs) else None,
+                "pose": pose.to_dict() if pose is not None else None,
+            }
+            if on_frame is not None:
+                on_frame(record, fr)
+            yield record

@@ -1,0 +1,72 @@
+"""Acceptance bar of `calibrate` on simulated prints (both printer families, seeded, CPU).
+
+Photos are 870 x 1160 px (1.01 MP); nominal = printer/camera strength 1, blur 1 px, JPEG 85,
+perspective +-8 %; hard = strength 1.5, blur 1.5 px, JPEG 70, perspective +-12 %.
+"""
+
+import numpy as np
+import pytest
+from _printing_sim import calibrated, de, make_scenario, sample_colours, scenario, stats
+
+from patchkit.printing.calibrate import calibrate
+from patchkit.printing.fit import fit_polynomial
+from patchkit.printing.measure import chart_homography, detect_markers
+
+
+@pytest.mark.parametrize("kind", ["halftone", "gamut"])
+def test_markers_found_with_sub_pixel_corners_in_hard_photos(kind):
+    for seed in (1, 2):
+        sc = scenario(kind, True, seed)
+        found = detect_markers(sc.photo)
+        truth = sc.true_marker_corners()
+        assert sorted(found) == [0, 1, 2, 3]
+        err = max(np.linalg.norm(found[m] - truth[m], axis=1).max() for m in found)
+        assert err < 1.0, f"marker corner error {err:.2f} px"
+        H, rms, n = chart_homography(found, sc.layout)
+        assert n == 4 and rms < 1.0
+        for m, mm in sc.layout.marker_corners_mm().items():  # homography error at every corner
+            pred = (H @ np.c_[mm, np.ones(4)].T).T
+            assert np.linalg.norm(pred[:, :2] / pred[:, 2:] - truth[m], axis=1).max() < 1.0
+    # deterministic
+    assert all(np.array_equal(a, b) for a, b in zip(detect_markers(sc.photo).values(), found.values()))
+
+
+@pytest.mark.parametrize("kind", ["halftone", "gamut"])
+@pytest.mark.parametrize("hard", [False, True], ids=["nominal", "hard"])
+def test_fit_against_simulator_truth(kind, hard):
+    sc = scenario(kind, hard)
+    profile, report = calibrated(kind, hard)
+    assert report.seconds < 10.0, f"calibrate took {report.seconds:.1f} s for {report.n_swatches} swatches"
+    assert report.n_swatches == 418 and report.n_used >= 400
+
+    test = sample_colours()
+    truth = sc.truth(test)
+    mean, p95 = stats(de(profile.predict(test).double().numpy(), truth))
+    # honest comparisons: the same measured swatches through an affine fit, and no calibration
+    kept = profile.measurements["photo_kept"][0]
+    measured = profile.measurements["photo_normalised"][0].astype(np.float64)
+    x, y = sc.layout.digital()[kept], measured[kept]
+    affine = de(fit_polynomial(x, y, degree=1).predict(test), truth).mean()
+    none = de(test, truth).mean()
+    bar_mean, bar_p95 = (1.5, 4.0) if hard else (1.0, 2.5)
+    assert mean <= bar_mean and p95 <= bar_p95, f"LUT vs truth mean {mean:.2f} p95 {p95:.2f}"
+    assert affine >= 4 * mean, f"affine {affine:.2f} vs LUT {mean:.2f}"
+    assert none >= 10 * mean, f"no calibration {none:.2f} vs LUT {mean:.2f}"
+    # the measured swatches themselves are close to the truth (flat field + paper white)
+    assert de(y, sc.truth(x)).mean() <= (1.5 if hard else 1.0)
+    # the report's CV numbers are real held-out errors of the right size
+    assert 0.2 < report.cv["mean"] < 2.0 and report.cv["p95"] < 4.0 and not report.warnings
+
+
+def test_two_photos_combine_and_report_cross_photo_consistency():
+    a = scenario("halftone", False)
+    b = make_scenario("halftone", False, shot=1)  # same print, camera and light; another pose
+    profile, report = calibrate([("a", a.photo), ("b", b.photo)], name="two")
+    assert report.n_photos == 2 and report.cross_photo is not None
+    assert report.cross_photo["mean"] < 0.7
+    single, _ = calibrated("halftone", False)  # photo a alone
+    test = sample_colours(500)
+    assert de(profile.predict(test).double().numpy(), single.predict(test).double().numpy()).mean() < 0.7
+    assert profile.measurements["photo_kept"].shape == (2, 418)
+    assert profile.meta["fit"]["cross_photo_mean"] == pytest.approx(report.cross_photo["mean"])
+    assert "cross-photo" in report.format()
