@@ -137,6 +137,14 @@ def run_train(args: argparse.Namespace) -> int:
         seconds["generate"] = round(clock(), 1)
     info_file = data_root / "toyworld.json"
     dataset = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else None
+    if dataset is not None:  # lets tests check that the generator still reproduces this data
+        from patchkit.scenes.toyworld.config import ToyWorldConfig
+        from patchkit.scenes.toyworld.dataset import fingerprint
+
+        from patchkit.config import from_dict
+
+        cfg = from_dict(ToyWorldConfig, dataset.get("generator", {}), source=str(info_file))
+        dataset["fingerprint"] = {"split": "train", "n": 4, "sha256": fingerprint("train", 4, dataset["seed"], cfg)}
     settings = TrainSettings(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed)
     clock = Stopwatch()
     last = train_detector(data_root / "data.yaml", model_yaml, out / "run", settings, device=str(device))

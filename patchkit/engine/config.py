@@ -22,12 +22,16 @@ class DetectorConfig:
         imgsz: training canvas side in pixels (square letterbox, the form training batches use).
         fuse: fuse Conv+BN for speed (outputs unchanged within float tolerance).
         channels_last: channels-last memory format for speed.
+        compile: wrap the detector's forward in ``torch.compile`` (first steps are slow).
+        weight: weight of this detector's loss in an ensemble.
     """
 
     weights: str = ""
     imgsz: int = 416
     fuse: bool = True
     channels_last: bool = True
+    compile: bool = False
+    weight: float = 1.0
 
     def validate(self) -> None:
         if not self.weights:
@@ -76,6 +80,8 @@ class RunConfig:
         checkpoint_every: steps between atomic checkpoints (and at the end).
         snapshot_every: steps between patch PNG snapshots (0 = none).
         progress: show a tqdm bar.
+        amp: ``off`` | ``bf16`` | ``fp16`` (CUDA only): autocast of the detector forward and
+            backward; the patch, EOT and loss stay in fp32.
     """
 
     out: str = "runs/train"
@@ -85,13 +91,25 @@ class RunConfig:
     checkpoint_every: int = 50
     snapshot_every: int = 0
     progress: bool = True
+    amp: str = "off"
+
+    def validate(self) -> None:
+        if self.amp not in ("off", "bf16", "fp16"):
+            raise ValueError(f"run.amp must be off, bf16 or fp16, got {self.amp!r}")
+        if self.log_every < 1:
+            raise ValueError("run.log_every must be >= 1")
 
 
 @dataclass
 class TrainConfig:
-    """Everything ``patchkit train`` needs; see ``examples/train_pennfudan.yaml``."""
+    """Everything ``patchkit train`` needs; see ``examples/train_pennfudan.yaml``.
+
+    ``ensemble`` lists further detectors attacked together with ``detector`` (T-SEA style), each
+    loss weighted by its ``weight``; they share ``detector.imgsz``.
+    """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    ensemble: list[DetectorConfig] = field(default_factory=list)
     scene: SceneConfig = field(default_factory=SceneConfig)
     placement: PlacementConfig = field(default_factory=PlacementConfig)
     eot: EOTConfig = field(default_factory=EOTConfig)

@@ -66,13 +66,18 @@ class AttackObjective(nn.Module):
         self.tv = TotalVariation()
         self.cfg = cfg
 
-    def forward(self, raw: RawOutput, patch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        det = self.detection(raw).mean()
+    def regularisers(self, patch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The patch-only terms: weighted TV (with its floor) and NPS -> (scalar, parts)."""
         tv = self.tv(patch)
-        total = det + torch.clamp(self.cfg.tv_weight * tv, min=self.cfg.tv_floor)
-        parts = {"det": det.detach(), "tv": tv.detach()}
+        total = torch.clamp(self.cfg.tv_weight * tv, min=self.cfg.tv_floor)
+        parts = {"tv": tv.detach()}
         if self.nps is not None:
             nps = self.nps(patch)
             total = total + self.cfg.nps_weight * nps
             parts["nps"] = nps.detach()
         return total, parts
+
+    def forward(self, raw: RawOutput, patch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        det = self.detection(raw).mean()
+        reg, parts = self.regularisers(patch)
+        return det + reg, {"det": det.detach(), **parts}

@@ -18,8 +18,10 @@ from torch import Tensor
 from patchkit.cli.common import resolve_device
 from patchkit.config import dump_yaml, from_dict, read_yaml, to_dict
 from patchkit.detectors import create_detector
+from patchkit.detectors.base import RawOutput
 from patchkit.engine.callbacks import Callback, Checkpointer, JsonlLogger, ProgressBar, Snapshotter
-from patchkit.engine.config import TrainConfig
+from patchkit.engine.config import DetectorConfig, TrainConfig
+from patchkit.engine.distributed import DistContext, select_instances
 from patchkit.engine.monitor import box_hit_rate
 from patchkit.engine.objective import AttackObjective
 from patchkit.eot.pipeline import EOTPipeline
@@ -81,15 +83,25 @@ class Trainer:
     ):
         self.cfg = cfg
         self.device = resolve_device(cfg.run.device)
+        self.dist = DistContext.from_env(self.device)
         self.run_dir = Path(run_dir or cfg.run.out)
         if detector is None:
-            detector = create_detector(
-                cfg.detector.weights, imgsz=cfg.detector.imgsz, letterbox="square", device=self.device
-            )
-        self.detector = detector.to(self.device)
+            detector = self._build_detector(cfg.detector)
+        self.detectors = [detector.to(self.device)] + [self._build_detector(d) for d in cfg.ensemble]
+        self.det_weights = [cfg.detector.weight] + [d.weight for d in cfg.ensemble]
+        self.detector = self.detectors[0]
         self.scene = scene if scene is not None else load_scene(cfg.scene, cfg.detector.imgsz, self.detector)
-        if cfg.detector.fuse or cfg.detector.channels_last:
-            self.detector.optimize_for_attack(fuse=cfg.detector.fuse, channels_last=cfg.detector.channels_last)
+        for det, dcfg in zip(self.detectors, [cfg.detector, *cfg.ensemble]):
+            if dcfg.fuse or dcfg.channels_last:
+                det.optimize_for_attack(fuse=dcfg.fuse, channels_last=dcfg.channels_last)
+        self._forwards = [
+            torch.compile(d.forward_letterboxed) if dc.compile else d.forward_letterboxed
+            for d, dc in zip(self.detectors, [cfg.detector, *cfg.ensemble])
+        ]
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.run.amp)
+        if cfg.run.amp == "fp16" and self.device.type != "cuda":
+            raise PatchkitError("run.amp=fp16 needs a CUDA device (use bf16 on CPU)")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.run.amp == "fp16")
         printer = None
         if cfg.printer:
             from patchkit.printing import PrinterProfile
@@ -107,13 +119,18 @@ class Trainer:
         self.scheduler = self._make_scheduler()
         self.state = TrainState()
         self._loss_sum = torch.zeros((), device=self.device)  # this epoch's losses, on the device
-        self.callbacks: list[Callback] = [
+        writers: list[Callback] = [
             ProgressBar(cfg.run.progress),
             JsonlLogger(self.run_dir),
             Snapshotter(self.run_dir, cfg.run.snapshot_every),
             Checkpointer(cfg.run.checkpoint_every),
-            *(callbacks or []),
         ]
+        self.callbacks: list[Callback] = (writers if self.dist.is_main else []) + list(callbacks or [])
+
+    def _build_detector(self, dcfg: DetectorConfig):
+        if dcfg.imgsz != self.cfg.detector.imgsz:
+            raise PatchkitError(f"ensemble detector {dcfg.weights}: imgsz must equal detector.imgsz ({self.cfg.detector.imgsz})")
+        return create_detector(dcfg.weights, imgsz=dcfg.imgsz, letterbox="square", device=self.device)
 
     # -- pieces -------------------------------------------------------------------------------
     def _make_scheduler(self):
@@ -138,6 +155,8 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
         """Atomically write ``checkpoint.pt`` (loadable with ``weights_only=True``) and ``patch.png``."""
+        if not self.dist.is_main:
+            return
         self.state.loss_sum = float(self._loss_sum)
         ckpt = {
             "version": CHECKPOINT_VERSION,
@@ -168,26 +187,71 @@ class Trainer:
         self._loss_sum = torch.tensor(self.state.loss_sum, device=self.device)
 
     # -- the loop -----------------------------------------------------------------------------
-    def train_step(self, images: Tensor, boxes: Tensor, batch_idx: Tensor, generator: torch.Generator):
-        """One optimiser step; returns ``(loss, parts, raw)`` (tensors, no host sync)."""
+    def _raw(self, k: int, adv: Tensor) -> RawOutput:
+        """Detector ``k`` on ``adv`` (autocast when ``run.amp`` asks); outputs in fp32."""
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            raw = self._forwards[k](adv)
+        if self.amp_dtype is None:
+            return raw
+        obj = raw.objectness.float() if raw.objectness is not None else None
+        return RawOutput(raw.boxes.float(), raw.scores.float(), obj)
+
+    def train_step(
+        self,
+        images: Tensor,
+        boxes: Tensor,
+        batch_idx: Tensor,
+        generator: torch.Generator | None = None,
+        params=None,
+        n_global: int | None = None,
+    ):
+        """One optimiser step on a (shard of a) batch; returns ``(loss, parts, raw)`` (tensors,
+        no host sync). ``params`` replays an EOT draw instead of sampling from ``generator``;
+        ``n_global`` is the global batch size the detection loss is averaged over (data parallel)."""
         patch = self.patch()
         centers, sizes = place_patches(boxes, self.cfg.placement)
-        adv, _ = self.eot(patch, images, centers, sizes, batch_idx, generator=generator)
+        adv, _ = self.eot(patch, images, centers, sizes, batch_idx, params=params, generator=generator)
         if self.cfg.detector.channels_last:
             adv = adv.contiguous(memory_format=torch.channels_last)
-        raw = self.detector.forward_letterboxed(adv)
-        loss, parts = self.objective(raw, patch)
+        det = adv.new_zeros(())
+        for k, weight in enumerate(self.det_weights):
+            raw = self._raw(k, adv)
+            det = det + weight * self.objective.detection(raw).sum()
+            if k == 0:
+                first = raw
+        det = det / (n_global or images.shape[0])
+        reg, parts = self.objective.regularisers(patch)
+        loss = det + reg / self.dist.world  # summed over ranks: det of the global batch + reg once
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.scaler.scale(loss).backward()
+        self.dist.all_reduce_grads(self.patch.parameters())
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.patch.project_()
-        return loss.detach(), parts, raw
+        return loss.detach(), {"det": det.detach(), **parts}, first
+
+    def _next_batch(self, indices: Tensor, step: int):
+        """This rank's images of the global batch ``indices`` and, when data parallel, the EOT
+        draw of its instances (sampled for the whole global batch, so sharding changes nothing)."""
+        generator = _seeded(self.cfg.run.seed, 2, step, self.device)
+        if not self.dist.active:
+            images, boxes, batch_idx = self.scene.batch(indices)
+            return images, boxes, batch_idx, generator, None
+        boxes_all, idx_all = self.scene.batch_boxes(indices)
+        centers, sizes = place_patches(boxes_all, self.cfg.placement)
+        canvas = tuple(self.scene.images.shape[-2:])
+        params = self.eot.sample(centers.to(self.device), sizes.to(self.device), idx_all.to(self.device), canvas, generator)
+        local = self.dist.shard(len(indices))
+        params = select_instances(params, torch.isin(idx_all, local).to(self.device))
+        images, boxes, batch_idx = self.scene.batch(indices[local])
+        return images, boxes, batch_idx, None, params
 
     def fit(self) -> Tensor:
         """Train until ``total_steps``; returns the final patch ``(3, P, P)``. Interrupted runs
         (Ctrl-C, crash) save a checkpoint first, so ``--resume`` continues exactly."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / "config.yaml", dump_yaml(self.cfg))
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / "config.yaml", dump_yaml(self.cfg))
         cfg, st = self.cfg, self.state
         self._emit("on_train_start")
         try:
@@ -195,24 +259,20 @@ class Trainer:
                 order = torch.randperm(len(self.scene), generator=_seeded(cfg.run.seed, 1, st.epoch, torch.device("cpu")))
                 while st.batch < self.steps_per_epoch and st.step < self.total_steps:
                     bs = cfg.optim.batch_size
-                    images, boxes, batch_idx = self.scene.batch(order[st.batch * bs : (st.batch + 1) * bs])
+                    indices = order[st.batch * bs : (st.batch + 1) * bs]
+                    images, boxes, batch_idx, gen, params = self._next_batch(indices, st.step)
                     images, boxes, batch_idx = (t.to(self.device, non_blocking=True) for t in (images, boxes, batch_idx))
-                    loss, parts, raw = self.train_step(images, boxes, batch_idx, _seeded(cfg.run.seed, 2, st.step, self.device))
+                    loss, parts, raw = self.train_step(images, boxes, batch_idx, gen, params, n_global=len(indices))
                     self._loss_sum += loss
                     st.step += 1
                     st.batch += 1
                     if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
                         self.scheduler.step()
                     if st.step % cfg.run.log_every == 0 or st.step == self.total_steps:
-                        rate = box_hit_rate(raw, boxes, batch_idx, cfg.loss.class_id)
-                        record = {"step": st.step, "epoch": st.epoch, "loss": round(loss.item(), 6)}
-                        record.update({k: round(v.item(), 6) for k, v in parts.items()})
-                        record["det_rate"] = round(rate.item(), 4)
-                        record["lr"] = self.optimizer.param_groups[0]["lr"]
-                        self._emit("on_log", record)
+                        self._log(loss, parts, raw, boxes, batch_idx)
                     self._emit("on_step_end", st)
                 if st.batch >= self.steps_per_epoch:
-                    epoch_loss = self._loss_sum.item() / self.steps_per_epoch
+                    epoch_loss = self.dist.sum(self._loss_sum).item() / self.steps_per_epoch
                     if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                         self.scheduler.step(epoch_loss)
                     self._loss_sum.zero_()
@@ -223,6 +283,18 @@ class Trainer:
             raise
         self._emit("on_train_end", st)
         return self.current_patch()
+
+    def _log(self, loss: Tensor, parts: dict, raw: RawOutput, boxes: Tensor, batch_idx: Tensor) -> None:
+        """One log record (the loop's only host syncs), summed over ranks."""
+        st = self.state
+        hits = box_hit_rate(raw, boxes, batch_idx, self.cfg.loss.class_id) * boxes.shape[0]
+        totals = self.dist.sum(torch.stack([loss, parts["det"], hits, hits.new_tensor(float(boxes.shape[0]))]))
+        record = {"step": st.step, "epoch": st.epoch, "loss": round(totals[0].item(), 6), "det": round(totals[1].item(), 6)}
+        record.update({k: round(v.item(), 6) for k, v in parts.items() if k != "det"})
+        record["det_rate"] = round(totals[2].item() / max(totals[3].item(), 1.0), 4)
+        record["lr"] = self.optimizer.param_groups[0]["lr"]
+        if self.dist.is_main:
+            self._emit("on_log", record)
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> TrainConfig:

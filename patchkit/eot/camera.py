@@ -81,14 +81,15 @@ def gaussian_noise(x: Tensor, std: Tensor, seed: Tensor, per_channel: bool = Fal
     """``x + std * n`` with ``n`` standard normal noise drawn from a generator seeded with ``seed``.
 
     Args:
-        x: ``(N, C, H, W)``.
+        x: ``(N, C, H, W)``, or ``(1, C, H, W)`` shared by the ``N`` instances.
         std: ``(N,)`` standard deviations in RGB units.
         seed: 1-element int64 tensor; the same seed, shape and device give the same noise.
         per_channel: independent noise per channel, else one value per pixel for all channels.
     """
     gen = torch.Generator(device=x.device)
     gen.manual_seed(int(seed.reshape(-1)[0].item()))
-    shape = (x.shape[0], x.shape[1] if per_channel else 1, x.shape[2], x.shape[3])
+    n = max(x.shape[0], std.shape[0])  # a shared x (batch 1) still gets independent noise per instance
+    shape = (n, x.shape[1] if per_channel else 1, x.shape[2], x.shape[3])
     noise = torch.randn(shape, generator=gen, device=x.device, dtype=x.dtype)
     return torch.addcmul(x, noise, std.to(x.dtype).view(-1, 1, 1, 1))
 

@@ -172,7 +172,8 @@ class EOTPipeline(nn.Module):
             chunks = torch.get_num_threads() if x.device.type == "cpu" else 1
             colour = sample_atlas(x, geo["inst"], geo["texture"], chunks=chunks)
         with record_function("eot.composite"):
-            out = composite_pixels(images, colour, geo["alpha"], batch_idx[geo["inst"]], geo["ys"], geo["xs"],
+            out = composite_pixels(images, colour, geo["alpha"], batch_idx.index_select(0, geo["inst"]),
+                                   geo["ys"], geo["xs"],
                                    inplace=inplace, overlap=geo["overlap"], scratch=self._scratch_for(images))
         return out, params
 

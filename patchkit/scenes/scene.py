@@ -107,15 +107,18 @@ class Scene:
             self.pads[indices],
         )
 
+    def batch_boxes(self, indices: Tensor) -> tuple[Tensor, Tensor]:
+        """Boxes ``(N, 4)`` of the images ``indices`` and ``batch_idx (N,)`` (position in ``indices``)."""
+        boxes = [self.boxes[i] for i in indices.tolist()]
+        counts = torch.tensor([b.shape[0] for b in boxes], dtype=torch.long)
+        batch_idx = torch.repeat_interleave(torch.arange(len(boxes)), counts)
+        flat = torch.cat(boxes) if boxes else torch.zeros(0, 4)
+        return flat, batch_idx
+
     def batch(self, indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Images ``(B, 3, S, S)`` float in [0, 1], boxes ``(N, 4)`` and ``batch_idx (N,)``."""
-        idx = indices.tolist()
         images = self.images[indices].float().div_(255.0)
-        boxes = [self.boxes[i] for i in idx]
-        counts = torch.tensor([b.shape[0] for b in boxes])
-        batch_idx = torch.repeat_interleave(torch.arange(len(idx)), counts)
-        flat = torch.cat(boxes) if boxes else torch.zeros(0, 4)
-        return images, flat, batch_idx
+        return (images, *self.batch_boxes(indices))
 
 
 def _resolve_split(cfg: SceneConfig) -> tuple[Path, Path | None, bool]:

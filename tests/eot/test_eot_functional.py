@@ -115,6 +115,8 @@ def test_noise_is_seeded_and_scaled():
     assert torch.equal(a[1, 0], a[1, 1])  # luminance noise by default
     d = gaussian_noise(x, std, torch.tensor([5]), per_channel=True)
     assert not torch.equal(d[1, 0], d[1, 1])
+    shared = gaussian_noise(x[:1], torch.tensor([0.1, 0.1]), torch.tensor([5]))
+    assert shared.shape == (2, 3, 64, 64) and not torch.equal(shared[0], shared[1])
 
 
 @pytest.mark.parametrize("hw", [(24, 40), (17, 33)])

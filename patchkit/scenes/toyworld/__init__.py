@@ -1,0 +1,36 @@
+"""The toy world: a procedural, seeded street scene generator with articulated pedestrians.
+
+Offline and deterministic (the same seed gives the same bytes). It writes YOLO-format datasets
+(:func:`generate_dataset`) on which patchkit trains its own small detector (registered as
+``toy``), and renders walking-figure videos with a worn patch (:func:`render_walk`) for the demo
+and video-scoring tests. Modules, bottom up: ``draw`` (anti-aliased sprites), ``textures``
+(clothing), ``figure`` (articulated pedestrians), ``objects`` (distractors), ``background``
+(sky, facades, ground), ``photometric`` (light and camera), ``compose`` (one labelled image),
+``dataset`` (YOLO folders), ``video`` (walk sequences), ``offline`` and ``detector_training``
+(training the toy detector with ultralytics, offline).
+"""
+
+from patchkit.scenes.toyworld.compose import ToyImage, render_scene
+from patchkit.scenes.toyworld.config import ToyWorldConfig, class_names
+from patchkit.scenes.toyworld.dataset import DatasetInfo, generate_dataset, render_split, split_rng
+from patchkit.scenes.toyworld.figure import FigureRender, FigureStyle, Pose, render_figure
+from patchkit.scenes.toyworld.video import WalkSequence, camera_filter, printed_appearance, render_walk
+
+__all__ = [
+    "DatasetInfo",
+    "FigureRender",
+    "FigureStyle",
+    "Pose",
+    "ToyImage",
+    "ToyWorldConfig",
+    "WalkSequence",
+    "camera_filter",
+    "class_names",
+    "generate_dataset",
+    "printed_appearance",
+    "render_figure",
+    "render_scene",
+    "render_split",
+    "render_walk",
+    "split_rng",
+]

@@ -113,13 +113,27 @@ def _shadows(img: np.ndarray, items: list[_Item], strength: float) -> None:
     img *= (1.0 - strength * cv2.GaussianBlur(m, (0, 0), 1.5).astype(np.float32) / 255.0)[..., None]
 
 
-def _visible_boxes(ids: np.ndarray, items: list[_Item], full: list[int], min_visible: float) -> tuple[np.ndarray, np.ndarray]:
+def visible_boxes(ids: np.ndarray, sprites: list[Sprite], classes: list[int], full: list[int],
+                  min_visible: float) -> tuple[np.ndarray, np.ndarray]:
+    """Label boxes from an object-id map.
+
+    Args:
+        ids: ``(H, W)`` int map, the index of the item visible at each pixel (-1 for none), as
+            written by :func:`~patchkit.scenes.toyworld.draw.composite`.
+        sprites: the items' sprites, in id order.
+        classes: each item's class id; ``-1`` items are not labelled.
+        full: each item's covered pixel count (inside or outside the image).
+        min_visible: label an item only when at least this fraction of ``full`` is visible.
+
+    Returns:
+        ``(boxes (N, 4) float32 xyxy px, classes (N,) int64)``: the tight boxes of the visible
+        pixels of labelled items at least 5 x 12 px.
+    """
     H, W = ids.shape
-    boxes, classes = [], []
-    for k, it in enumerate(items):
-        if it.cls < 0 or full[k] == 0:
+    boxes, out_cls = [], []
+    for k, (s, cls) in enumerate(zip(sprites, classes)):
+        if cls < 0 or full[k] == 0:
             continue
-        s = it.sprite
         y0, x0 = max(s.y0, 0), max(s.x0, 0)
         y1, x1 = min(s.y0 + s.shape[0], H), min(s.x0 + s.shape[1], W)
         if y1 <= y0 or x1 <= x0:
@@ -133,8 +147,8 @@ def _visible_boxes(ids: np.ndarray, items: list[_Item], full: list[int], min_vis
         box = [x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1]
         if box[2] - box[0] >= _MIN_BOX_W and box[3] - box[1] >= _MIN_BOX_H:
             boxes.append(box)
-            classes.append(it.cls)
-    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64)
+            out_cls.append(cls)
+    return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(out_cls, np.int64)
 
 
 def render_scene(rng: np.random.Generator, cfg: ToyWorldConfig | None = None) -> ToyImage:
@@ -150,7 +164,7 @@ def render_scene(rng: np.random.Generator, cfg: ToyWorldConfig | None = None) ->
     _shadows(img, items, float(rng.uniform(0.2, 0.5)))
     ids = np.full((H, W), -1, np.int32)
     full = [composite(img, it.sprite, ids, k) for k, it in enumerate(items)]
-    boxes, classes = _visible_boxes(ids, items, full, cfg.min_visible)
+    boxes, classes = visible_boxes(ids, [it.sprite for it in items], [it.cls for it in items], full, cfg.min_visible)
     img = Lighting.sample(rng, tuple(cfg.light)).apply(img)
     camera = ToyCamera.sample(rng, tuple(cfg.blur), cfg.motion_blur_prob, tuple(cfg.noise))
     image = camera.capture(img, rng)

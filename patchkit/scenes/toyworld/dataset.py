@@ -54,6 +54,20 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     return buf.tobytes()
 
 
+def fingerprint(split: str = "train", n: int = 4, seed: int = 0, cfg: ToyWorldConfig | None = None) -> str:
+    """sha256 over the JPEG bytes and label text of the first ``n`` images of ``split``, as
+    :func:`generate_dataset` writes them: a cheap check that the generator still reproduces a
+    dataset (e.g. the toy detector's training data) byte for byte."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for item in render_split(split, n, seed, cfg):
+        hh, ww = item.image.shape[:2]
+        h.update(encode_jpeg(item.image, item.jpeg_quality))
+        h.update(format_yolo_labels(item.classes, item.boxes, ww, hh).encode("utf-8"))
+    return h.hexdigest()
+
+
 @dataclass
 class DatasetInfo:
     """What :func:`generate_dataset` wrote: ``root``, ``data_yaml`` (ultralytics), ``scene_yaml``

@@ -71,4 +71,12 @@ class ToyCamera:
             x = cv2.filter2D(x, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT)
         if self.noise > 0:
             x = x + rng.standard_normal(x.shape, dtype=np.float32) * np.float32(self.noise)
-        return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+        return to_uint8(x)
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8, rounded to nearest (half to even), clipped."""
+    y = np.multiply(x, np.float32(255.0), dtype=np.float32)
+    np.rint(y, out=y)
+    np.clip(y, 0.0, 255.0, out=y)
+    return y.astype(np.uint8)
