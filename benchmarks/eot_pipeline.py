@@ -141,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         base = EOTConfig()
         configs = [("default", base, False), ("default, inplace", base, True)]
         if args.ablation:
-            configs += [(f"no {name}", without(base, name), True) for name in OP_ORDER if getattr(base, name).enabled]
+            configs += [(f"no {name}", without(base, name), True)
+                        for name in OP_ORDER if getattr(base, name).enabled]
             configs.append(("all ops off", EOTConfig.all_disabled(), True))
-        default_ms = None
+        default_ms = det_ms = None
         for label, cfg, inplace in configs:
             other = detector_step(args.detector, scene[1]) if (args.detector and label == "default") else None
             clock = time.perf_counter if args.clock == "wall" else time.process_time
@@ -159,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             if t_det:
                 det_ms = 1000 * statistics.median(t_det)
                 row["detector_ms"] = round(det_ms, 1)
+            if det_ms and label.startswith("default"):
                 row["eot_over_detector"] = round(med / det_ms, 4)
             rows.append(row)
-            print(f"| {imgsz} | {args.batch} | {n} | {label} | {row['eot_ms']} | {row['eot_q25_ms']}-{row['eot_q75_ms']} "
+            print(f"| {imgsz} | {args.batch} | {n} | {label} | {row['eot_ms']} "
+                  f"| {row['eot_q25_ms']}-{row['eot_q75_ms']} "
                   f"| {row['eot_min_ms']} "
                   f"| {row.get('saved_ms', '')} | {row.get('detector_ms', '')} | {row.get('eot_over_detector', '')} |",
                   flush=True)

@@ -156,8 +156,9 @@ def run_ultralytics(weights: Path, video: Path) -> tuple[float, list]:
     return len(out) / dt, out
 
 
-def run_patchkit(detector, video: Path, batch: int, board, out_dir: Path) -> tuple[float, list]:
-    opts = ScoreOptions(conf=0.25, thresholds=(0.25,), iou=0.45, target_class=0, batch=batch, hfov_deg=65.0)
+def run_patchkit(detector, video: Path, batch: int, board, out_dir: Path, workers: int | None = None) -> tuple[float, list]:
+    opts = ScoreOptions(conf=0.25, thresholds=(0.25,), iou=0.45, target_class=0, batch=batch, hfov_deg=65.0,
+                        workers=workers)
     out = []
     jsonl = out_dir / "frames.jsonl"
     t0 = time.perf_counter()
@@ -199,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--workers", type=int, default=None, help="patchkit inference workers (default: --threads)")
     ap.add_argument("--keep", default=None, help="keep the video and model in this folder")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -212,25 +214,27 @@ def main(argv: list[str] | None = None) -> int:
     # warm-up (model setup, first-call allocations) on the real video, not timed
     run_ultralytics(weights, video)
     torch.set_num_threads(args.threads)
-    run_patchkit(detector, video, args.batch, board, work)
+    run_patchkit(detector, video, args.batch, board, work, args.workers)
     ul_fps, pk_fps, agreement, posed = [], [], None, 0
-    for _ in range(args.repeats):
+    for k in range(args.repeats):
         f, ul = run_ultralytics(weights, video)
         ul_fps.append(f)
         torch.set_num_threads(args.threads)  # ultralytics' device selection changes it process-wide
-        f, pk = run_patchkit(detector, video, args.batch, board, work)
+        f, pk = run_patchkit(detector, video, args.batch, board, work, args.workers)
         pk_fps.append(f)
+        print(f"run {k + 1}/{args.repeats}: ultralytics {ul_fps[-1]:.2f} fps, patchkit {f:.2f} fps", file=sys.stderr)
         agreement = compare(ul, pk)
         posed = sum(p[3] for p in pk)
     u, p = statistics.median(ul_fps), statistics.median(pk_fps)
     row = {"video": f"{args.frames} frames 640x480 ({source})", "model": "yolov8n (random weights, person bias shifted)",
            "ultralytics_fps": round(u, 2), "patchkit_fps": round(p, 2), "ratio": round(p / u, 3),
            "ultralytics_runs": [round(x, 2) for x in ul_fps], "patchkit_runs": [round(x, 2) for x in pk_fps],
-           "batch": args.batch, "threads": args.threads, "frames_with_pose": int(posed), **(agreement or {})}
+           "batch": args.batch, "threads": args.threads, "workers": args.workers or args.threads,
+           "frames_with_pose": int(posed), **(agreement or {})}
     print("| path | frames/s (median) | runs |")
     print("|---|---|---|")
     print(f"| ultralytics predict(stream=True), as shipped | {u:.2f} | {', '.join(f'{x:.2f}' for x in ul_fps)} |")
-    print(f"| patchkit score pipeline (batch {args.batch}, markers + pose + JSONL) | {p:.2f} | "
+    print(f"| patchkit score pipeline (batch {args.batch}, {row['workers']} workers, markers + pose + JSONL) | {p:.2f} | "
           f"{', '.join(f'{x:.2f}' for x in pk_fps)} |")
     print()
     print(f"ratio = {p / u:.2f}x; identical detections: {row['identical']} "

@@ -62,11 +62,12 @@ def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int) -> d
     torch.set_num_threads(threads)  # ultralytics may have changed it
     scene = synthetic_scene(batch, imgsz)
     trainer = Trainer(cfg, detector=detector, scene=scene)
-    images, boxes, batch_idx = scene.batch(torch.arange(batch))
+    indices = torch.arange(batch)
+    images, boxes, batch_idx = scene.batch(indices)
     gen = torch.Generator().manual_seed(0)
 
-    def step():
-        trainer.train_step(images, boxes, batch_idx, gen)
+    def step():  # the loop's whole step: uint8 batch -> float, EOT, paste, detector, loss, Adam
+        trainer.train_step(*scene.batch(indices), gen)
 
     def bare():
         x = images.contiguous(memory_format=torch.channels_last).requires_grad_(True)

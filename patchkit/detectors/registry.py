@@ -25,6 +25,7 @@ import torch
 
 from patchkit.detectors.base import Detector
 from patchkit.detectors.letterbox import check_letterbox_mode
+from patchkit.device import resolve_device
 from patchkit.errors import PatchkitError, suggest
 
 log = logging.getLogger(__name__)
@@ -62,20 +63,6 @@ def list_detectors() -> list[str]:
     """Names of the registered detectors and families, sorted."""
     _load_builtins()
     return sorted(_REGISTRY)
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise PatchkitError(f"device {device!r} is not a device (use cpu, cuda, cuda:N or auto)") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise PatchkitError(f"device {device}: CUDA is not available on this machine")
-    return dev
 
 
 def _unknown(name: str) -> PatchkitError:
@@ -158,7 +145,7 @@ def create_detector(
     """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     check_letterbox_mode(letterbox)
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     _load_builtins()
     text = str(weights)
     common = dict(imgsz=imgsz, letterbox=letterbox, device=dev, **kwargs)

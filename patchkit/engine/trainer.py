@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from patchkit.cli.common import resolve_device
 from patchkit.config import dump_yaml, from_dict, read_yaml, to_dict
 from patchkit.detectors import create_detector
+from patchkit.device import resolve_device
 from patchkit.detectors.base import RawOutput
 from patchkit.engine.callbacks import Callback, Checkpointer, JsonlLogger, ProgressBar, Snapshotter
 from patchkit.engine.config import DetectorConfig, TrainConfig
@@ -210,9 +210,11 @@ class Trainer:
         ``n_global`` is the global batch size the detection loss is averaged over (data parallel)."""
         patch = self.patch()
         centers, sizes = place_patches(boxes, self.cfg.placement)
-        adv, _ = self.eot(patch, images, centers, sizes, batch_idx, params=params, generator=generator)
-        if self.cfg.detector.channels_last:
-            adv = adv.contiguous(memory_format=torch.channels_last)
+        if self.cfg.detector.channels_last:  # before the paste, so the detector input needs no copy
+            images = images.contiguous(memory_format=torch.channels_last)
+        # The batch is a fresh tensor every step: paste in place (saves a full-size copy).
+        adv, _ = self.eot(patch, images, centers, sizes, batch_idx, params=params, generator=generator,
+                          inplace=not images.requires_grad)
         det = adv.new_zeros(())
         for k, weight in enumerate(self.det_weights):
             raw = self._raw(k, adv)

@@ -62,30 +62,26 @@ class EOTOp(nn.Module):
 
         One draw for all (``same_on_batch``), one per image (``same_on_image``, gathered by
         ``batch_idx``) or one per instance; then instances not selected with probability ``p``
-        get the identity values. Every tensor of the result has leading dimension ``N`` except
-        ``shared_keys``.
+        (selected with the same sharing) get the identity values. Every tensor of the result has
+        leading dimension ``N`` except ``shared_keys``.
         """
         device = batch_idx.device
         n = int(batch_idx.shape[0])
         if self.cfg.same_on_batch:
-            draws = self.sample(1, generator, device)
-            index = torch.zeros(n, dtype=torch.long, device=device)
+            draws_n, index = 1, torch.zeros(n, dtype=torch.long, device=device)
         elif self.cfg.same_on_image:
-            num_images = int(batch_idx.max().item()) + 1 if n else 0
-            draws = self.sample(num_images, generator, device)
-            index = batch_idx.long()
+            draws_n, index = (int(batch_idx.max().item()) + 1 if n else 0), batch_idx.long()
         else:
-            draws = self.sample(n, generator, device)
-            index = None
+            draws_n, index = n, None
+        draws = self.sample(draws_n, generator, device)
         out = {}
         for key, value in draws.items():
             out[key] = value if (index is None or key in self.shared_keys) else value.index_select(0, index)
-        if self.cfg.p < 1.0:
-            if self.cfg.same_on_batch:
-                keep = (torch.rand(1, generator=generator, device=generator.device) < self.cfg.p).to(device)
-                keep = keep.expand(n)
-            else:
-                keep = (torch.rand(n, generator=generator, device=generator.device) < self.cfg.p).to(device)
+        if self.cfg.p < 1.0:  # selection shared the same way as the values
+            num = 1 if self.cfg.same_on_batch else (draws_n if index is not None else n)
+            keep = (torch.rand(num, generator=generator, device=generator.device) < self.cfg.p).to(device)
+            if index is not None:
+                keep = keep.index_select(0, index)
             ident = self.identity(n, device)
             for key, value in out.items():
                 if key in self.shared_keys:

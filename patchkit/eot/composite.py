@@ -202,7 +202,8 @@ def coverage_weights(alpha: Tensor, pixel: Tensor, num_pixels: int, scratch: Ten
         scratch: optional zero-filled float buffer of at least ``num_pixels`` elements, left
             zero-filled on return (saves allocating and clearing a full canvas per call).
     """
-    if scratch is None or scratch.numel() < num_pixels or scratch.dtype != alpha.dtype or scratch.device != alpha.device:
+    reusable = scratch is not None and scratch.numel() >= num_pixels
+    if not (reusable and scratch.dtype == alpha.dtype and scratch.device == alpha.device):
         scratch = torch.zeros(num_pixels, dtype=alpha.dtype, device=alpha.device)
     scratch.index_add_(0, pixel, alpha)
     total = scratch.index_select(0, pixel)

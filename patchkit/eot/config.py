@@ -10,8 +10,10 @@ Every operation has ``enabled``, its ranges, and kornia's batch vocabulary:
 
 Ranges are ``(low, high)`` pairs sampled uniformly unless the field says otherwise. Units are in
 each docstring: degrees, fractions of the patch size, pixels of the captured image ("screen
-pixels"), or RGB values in [0, 1]. Defaults are the values used in the literature
-(adversarial-yolo, T-SEA, TC-EGA, AdvCaT); see ``/docs`` of the project for the sources.
+pixels"), or RGB values in [0, 1]. Defaults follow the open-source peers: adversarial-yolo and
+T-SEA (rotation +-20 deg, contrast 0.8-1.2, brightness +-0.1), TC-EGA (TPS on a 5x5 grid, offsets
++-0.1), AdvCaT (noise around 0.02); perspective, blur, gamma and JPEG ranges model a phone or
+webcam filming a person at a few metres.
 
 The project's YAML loader builds these by field name (``eot.rotation.degrees: [-20, 20]``) and calls
 ``validate()`` on each one.

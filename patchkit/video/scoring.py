@@ -17,8 +17,11 @@ Memory is flat: at most one batch and the decode queue are held.
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -49,6 +52,10 @@ class ScoreOptions:
         hfov_deg: camera horizontal field of view, degrees, used for the pose when ``focal_px`` is unset.
         focal_px: camera focal length in pixels (overrides ``hfov_deg``).
         max_det: most boxes kept per frame.
+        workers: inference threads, each running whole batches with one intra-op thread
+            (``None``: the process's torch thread count on CPU, 1 on GPU). Batches in flight run
+            in parallel without OpenMP barriers, which stays fast when other processes share
+            the cores; results keep decode order. The torch thread count is restored afterwards.
     """
 
     conf: float = 0.25
@@ -59,6 +66,7 @@ class ScoreOptions:
     hfov_deg: float = 65.0
     focal_px: float | None = None
     max_det: int = 300
+    workers: int | None = None
 
     def all_thresholds(self) -> list[float]:
         return sorted({round(float(t), 6) for t in (*self.thresholds, self.conf)})
@@ -124,6 +132,48 @@ def detect_frames(
     return [Detections(boxes_to_input(d.xyxy, params, clip=True), d.conf, d.cls) for d in dets]
 
 
+@contextmanager
+def inplace_activations(model: torch.nn.Module) -> Iterator[None]:
+    """Run element-wise activations (SiLU, ReLU, ...) in place while inside, as ultralytics'
+    predict does (about 10% of a CPU forward pass); their ``inplace`` flags are restored on exit,
+    so a model shared with an attack (which needs out-of-place activations for backward) is left
+    as it was. Only for forward passes without gradients."""
+    kinds = (torch.nn.SiLU, torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.Hardswish,
+             torch.nn.Hardsigmoid, torch.nn.Mish)
+    mods = [m for m in model.modules() if isinstance(m, kinds) and hasattr(m, "inplace")]
+    old = [m.inplace for m in mods]
+    for m in mods:
+        m.inplace = True
+    try:
+        yield
+    finally:
+        for m, v in zip(mods, old):
+            m.inplace = v
+
+
+def _in_order(batches: Iterable[list[Frame]], run: Callable[[list[Frame]], list[Detections]],
+              workers: int) -> Iterator[tuple[list[Frame], list[Detections]]]:
+    """``(batch, run(batch))`` in input order, with up to ``2 * workers`` batches in flight."""
+    if workers <= 1:
+        for b in batches:
+            yield b, run(b)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="patchkit-infer") as pool:
+        pending: deque = deque()
+        try:
+            for b in batches:
+                pending.append((b, pool.submit(run, b)))
+                if len(pending) >= 2 * workers:
+                    b0, f0 = pending.popleft()
+                    yield b0, f0.result()
+            while pending:
+                b0, f0 = pending.popleft()
+                yield b0, f0.result()
+        finally:
+            for _, f in pending:
+                f.cancel()
+
+
 def score_source(
     source: FrameSource,
     detector: torch.nn.Module,
@@ -152,15 +202,33 @@ def score_source(
     mdet = MarkerDetector(markers) if markers is not None else None
     if mdet is not None:  # in the decode thread, overlapping the forward pass
         source.on_decode = lambda fr: fr.extra.__setitem__("markers", mdet.detect(fr.image))
-    camera: CameraModel | None = None
     path = source.info.path
     frames = iter(source)
     if skip_frames:
         frames = (f for f in frames if f.index not in skip_frames)
-    for batch in _batches(frames, max(1, options.batch)):
-        with torch.no_grad():
-            dets = detect_frames(detector, [f.image for f in batch], tmin, options.iou, [options.target_class],
+    on_cpu = _device_of(detector).type == "cpu"
+    workers = options.workers if options.workers else (torch.get_num_threads() if on_cpu else 1)
+    intra = torch.get_num_threads()
+
+    def run(batch: list[Frame]) -> list[Detections]:
+        if workers > 1:
+            torch.set_num_threads(1)
+        with torch.no_grad():  # grad mode is per thread
+            return detect_frames(detector, [f.image for f in batch], tmin, options.iou, [options.target_class],
                                  options.max_det)
+
+    try:
+        with inplace_activations(detector):
+            yield from _records(_in_order(_batches(frames, max(1, options.batch)), run, workers), mdet, markers,
+                                options, reference, path, role, keys, thresholds, on_frame)
+    finally:
+        if torch.get_num_threads() != intra:
+            torch.set_num_threads(intra)
+
+
+def _records(batches, mdet, markers, options, reference, path, role, keys, thresholds, on_frame) -> Iterator[dict]:
+    camera: CameraModel | None = None
+    for batch, dets in batches:
         for fr, d in zip(batch, dets):
             d = d.to("cpu")
             obs = fr.extra.get("markers") if mdet is not None else None

@@ -39,15 +39,10 @@ def tiny_cfg(tmp_path, **over) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def detector():
-    """yolov8n with random weights. Its class-prior bias puts every score near 1e-4, where
-    gradients vanish; a neutral prior (bias 0) gives the attack something to push down."""
+    """yolov8n with random weights: enough for the mechanics (its scores barely depend on the
+    input, so attack strength is tested against real weights below)."""
     torch.manual_seed(0)
-    det = create_detector("yolov8n.yaml", imgsz=IMGSZ, letterbox="square")
-    head = [m for m in det.modules() if hasattr(m, "cv3")][-1]
-    with torch.no_grad():
-        for branch in head.cv3:
-            branch[-1].bias.zero_()
-    return det
+    return create_detector("yolov8n.yaml", imgsz=IMGSZ, letterbox="square")
 
 
 def test_training_writes_run_folder_and_keeps_weights_frozen(tmp_path, detector):
@@ -97,23 +92,35 @@ def test_killed_and_resumed_run_gives_identical_patch_bits(tmp_path, detector, s
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
-def test_attack_lowers_target_scores_on_fresh_eot_draws(tmp_path, detector):
-    """Random weights, so 'detections' are the raw person scores: training must push them down
-    on EOT draws it never saw."""
-    scene = tiny_scene(n=4)
-    cfg = tiny_cfg(tmp_path, optim__epochs=15, optim__lr=0.1, patch__init="gray", loss__tv_weight=0.0)
-    trainer = Trainer(cfg, detector=detector, scene=scene)
+def test_attack_lowers_real_detector_scores_on_fresh_eot_draws(tmp_path, shared_data):
+    """Against the real COCO yolov5n: a short training must push the person scores down on EOT
+    draws it never saw (the long run on Penn-Fudan is tests/e2e)."""
+    from patchkit.scenes.placement import place_patches
+    from patchkit.scenes.scene import SceneConfig, load_scene
+
+    weights = str(shared_data / "weights" / "yolov5n-v7.0.pt")
+    det = create_detector(weights, imgsz=256, letterbox="square")
+    scene = load_scene(SceneConfig(path="scenes/pennfudan.yaml", labels="yolov5n", max_images=8), 256)
+    cfg = from_dict(
+        TrainConfig,
+        {
+            "detector": {"weights": weights, "imgsz": 256},
+            "placement": {"scale": 0.3},
+            "patch": {"size": 64, "init": "gray"},
+            "optim": {"epochs": 6, "batch_size": 4, "lr": 0.08},
+            "run": {"out": str(tmp_path / "run"), "progress": False},
+        },
+    )
+    trainer = Trainer(cfg, detector=det, scene=scene)
 
     def held_out_score(patch):
-        images, boxes, batch_idx = scene.batch(torch.arange(4))
-        from patchkit.scenes.placement import place_patches
-
+        images, boxes, batch_idx = scene.batch(torch.arange(len(scene)))
         centers, sizes = place_patches(boxes, cfg.placement)
         g = torch.Generator().manual_seed(12345)
         with torch.no_grad():
             adv, _ = trainer.eot(patch, images, centers, sizes, batch_idx, generator=g)
-            return trainer.objective.detection(detector.forward_letterboxed(adv)).mean().item()
+            return trainer.objective.detection(trainer.detector.forward_letterboxed(adv)).mean().item()
 
     before = held_out_score(trainer.current_patch())
     after = held_out_score(trainer.fit())
-    assert after < 0.7 * before, (before, after)
+    assert before > 0.5 and after < 0.8 * before, (before, after)

@@ -68,6 +68,24 @@ def test_same_on_batch_and_same_on_image(scene, only):
     assert delta[0] == delta[1] and delta[0] != delta[2]  # instances 0, 1 share image 0
 
 
+def test_probability_follows_the_sharing():
+    from patchkit.eot.geometry import RandomRotation
+    from patchkit.eot.config import RotationConfig
+
+    batch_idx = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
+    op = RandomRotation(RotationConfig(p=0.5, same_on_image=True))
+    mixed = 0
+    for seed in range(6):
+        angle = op.draw(batch_idx, torch.Generator().manual_seed(seed))["angle"].view(4, 3)
+        assert torch.all(angle == angle[:, :1])  # applied or not, per image
+        mixed += bool((angle[:, 0] == 0).any() and (angle[:, 0] != 0).any())
+    assert mixed > 0
+    op = RandomRotation(RotationConfig(p=0.5, same_on_batch=True))
+    for seed in range(4):
+        angle = op.draw(batch_idx, torch.Generator().manual_seed(seed))["angle"]
+        assert torch.all(angle == angle[0])
+
+
 def test_default_is_per_instance(scene, only):
     params = EOTPipeline(only("rotation")).sample(scene["centers"], scene["sizes"], scene["batch_idx"],
                                                   (96, 112), torch.Generator().manual_seed(2))

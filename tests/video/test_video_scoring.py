@@ -212,3 +212,23 @@ def test_bad_inputs_are_named_and_good_ones_scored(tmp_path, scene, color_detect
     assert "cut.avi" in w and "truncated" in w
     assert "notes.txt" in w and "broken.jpg" in w
     assert (tmp_path / "out" / "photos_test_annotated" / "p0.jpg").is_file()
+
+
+def test_parallel_workers_keep_order_and_results(tmp_path, scene, color_detector):
+    import torch
+
+    from patchkit.video import score_source
+    from patchkit.video.source import open_source
+    from patchkit.video.target import MarkerReference as Ref
+
+    render_frame, board, hfov = scene
+    video = tmp_path / "v.mp4"
+    _write_plan(video, scene)
+    threads = torch.get_num_threads()
+    runs = []
+    for workers in (1, 3):
+        opts = ScoreOptions(thresholds=(0.25,), batch=2, hfov_deg=hfov, workers=workers)
+        runs.append(list(score_source(open_source(video), color_detector(), opts, Ref(), board.spec)))
+        assert torch.get_num_threads() == threads  # restored
+    assert [r["frame"] for r in runs[1]] == list(range(len(PLAN)))
+    assert runs[0] == runs[1]

@@ -35,16 +35,18 @@ class TrainSettings:
     """ultralytics training settings of the toy detector (passed as its ``train()`` keywords).
 
     ``nbs`` equal to ``batch`` means one optimiser step per batch (ultralytics accumulates
-    gradients up to ``nbs`` images otherwise).
+    gradients up to ``nbs`` images otherwise). ``cache="ram"`` keeps decoded images in memory
+    (about 0.5 GB for 1000 images), which saves the JPEG decoding of every mosaic.
     """
 
-    epochs: int = 5
+    epochs: int = 12
     imgsz: int = 320
     batch: int = 16
     seed: int = 0
     workers: int = 0
     warmup_epochs: float = 0.5
-    close_mosaic: int = 1
+    close_mosaic: int = 2
+    cache: str = "ram"
     optimizer: str = "AdamW"
     lr0: float = 0.002
     cos_lr: bool = False
@@ -54,7 +56,7 @@ class TrainSettings:
             epochs=self.epochs, imgsz=self.imgsz, batch=self.batch, seed=self.seed, workers=self.workers,
             warmup_epochs=self.warmup_epochs, close_mosaic=self.close_mosaic, optimizer=self.optimizer,
             lr0=self.lr0, cos_lr=self.cos_lr, nbs=self.batch, deterministic=True, pretrained=False, amp=False,
-            plots=False, val=True, cache=False, verbose=False, exist_ok=True, patience=0,
+            plots=False, val=True, cache=self.cache, verbose=False, exist_ok=True, patience=0,
         )
 
 

@@ -1,0 +1,79 @@
+"""Walking sequences: the worn patch follows the body, the figure approaches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from patchkit.scenes.toyworld import camera_filter, printed_appearance, render_walk
+
+SIZE = (208, 160)
+
+
+@pytest.fixture(scope="module")
+def walks():
+    rng = np.random.default_rng(0)
+    patch = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    control = np.full((32, 32, 3), 127, np.uint8)
+    return render_walk(patch, seed=2, n_frames=10, size=SIZE), render_walk(control, seed=2, n_frames=10, size=SIZE)
+
+
+def test_shapes(walks):
+    seq, _ = walks
+    assert seq.frames.shape == (10, SIZE[1], SIZE[0], 3) and seq.frames.dtype == np.uint8
+    assert seq.boxes.shape == (10, 4) and seq.quads.shape == (10, 4, 2)
+    js = seq.to_json()
+    assert len(js["frames"]) == 10 and js["frames"][0]["patch_quad"] is not None
+
+
+def test_patch_quad_inside_person_box(walks):
+    seq, _ = walks
+    assert not np.isnan(seq.quads).any()
+    x1, y1, x2, y2 = (seq.boxes[:, i, None] for i in range(4))
+    qx, qy = seq.quads[..., 0], seq.quads[..., 1]
+    assert ((qx >= x1) & (qx <= x2) & (qy >= y1) & (qy <= y2)).all()
+    # on the torso: the upper half of the figure, and narrower than it
+    cy = qy.mean(1)
+    assert ((cy > y1[:, 0]) & (cy < (y1[:, 0] + y2[:, 0]) / 2)).all()
+    assert ((qx.max(1) - qx.min(1)) < 0.8 * (x2 - x1)[:, 0]).all()
+
+
+def test_figure_grows_as_it_approaches(walks):
+    seq, _ = walks
+    h = seq.boxes[:, 3] - seq.boxes[:, 1]
+    assert h[-1] > 2.5 * h[0]
+    assert (np.diff(h) > -2).all()  # walking towards the camera: never shrinks (beyond the gait)
+    side = seq.quads[:, 1, 0] - seq.quads[:, 0, 0]
+    assert side[-1] > 2.5 * side[0]
+    assert abs(seq.boxes[-1].mean() - seq.boxes[0].mean()) > 5  # it moves across, too
+
+
+def test_patch_and_control_differ_only_on_the_patch(walks):
+    seq, ctrl = walks
+    assert np.array_equal(seq.boxes, ctrl.boxes) and np.array_equal(seq.quads, ctrl.quads, equal_nan=True)
+    for t in (0, 9):
+        diff = np.abs(seq.frames[t].astype(int) - ctrl.frames[t].astype(int)).max(-1)
+        q = seq.quads[t]
+        m = 4  # blur and anti-aliasing reach a few pixels
+        ys, xs = np.nonzero(diff)
+        assert len(xs) > 0
+        assert xs.min() >= q[:, 0].min() - m and xs.max() <= q[:, 0].max() + m
+        assert ys.min() >= q[:, 1].min() - m and ys.max() <= q[:, 1].max() + m
+
+
+def test_printer_and_camera_simulator_plug_in():
+    from patchkit.capture.presets import preset
+
+    pr = preset("sim-gamut")
+    patch = np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    plain = render_walk(patch, seed=3, n_frames=2, size=SIZE)
+    sim = render_walk(patch, seed=3, n_frames=2, size=SIZE, appearance=printed_appearance(pr.printer()),
+                      frame_filter=camera_filter(pr.camera(), seed=0))
+    assert sim.frames.shape == plain.frames.shape
+    assert np.array_equal(sim.boxes, plain.boxes)
+    assert not np.array_equal(sim.frames, plain.frames)
+    # the printed patch is duller than the digital one (printers compress the gamut)
+    q = plain.quads[-1]
+    x0, x1 = int(q[:, 0].min()) + 2, int(q[:, 0].max()) - 2
+    y0, y1 = int(q[:, 1].min()) + 2, int(q[:, 1].max()) - 2
+    assert sim.frames[-1, y0:y1, x0:x1].std() < plain.frames[-1, y0:y1, x0:x1].std()
