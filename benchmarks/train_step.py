@@ -8,6 +8,8 @@ batch, with the same knobs (Conv+BN fused, channels-last), and their ratio (targ
 Medians over repeats; the two are interleaved so machine noise hits both alike. Models: the
 official yolov5n (from ../shared, skipped when absent) and yolov8n built from its YAML (random
 weights: speed does not depend on the weights). 3 boxes per image, patch 300 x 300.
+A model written ``a.yaml+b.yaml`` is an ensemble: one step attacks both, and the bare baseline
+is both detectors' forward+backward on the same batch.
 """
 
 from __future__ import annotations
@@ -49,19 +51,22 @@ def synthetic_scene(n: int, imgsz: int, boxes_per_image: int = 3, seed: int = 0)
 
 def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int) -> dict:
     torch.set_num_threads(threads)
+    members = weights.split("+")
     cfg = from_dict(
         TrainConfig,
         {
-            "detector": {"weights": weights, "imgsz": imgsz},
+            "detector": {"weights": members[0], "imgsz": imgsz},
+            "ensemble": [{"weights": w, "imgsz": imgsz} for w in members[1:]],
             "optim": {"batch_size": batch, "epochs": 1},
             "run": {"progress": False, "out": "/tmp/patchkit_bench"},
             "patch": {"size": 300},
         },
     )
-    detector = create_detector(weights, imgsz=imgsz, letterbox="square")
+    detector = create_detector(members[0], imgsz=imgsz, letterbox="square")
     torch.set_num_threads(threads)  # ultralytics may have changed it
     scene = synthetic_scene(batch, imgsz)
     trainer = Trainer(cfg, detector=detector, scene=scene)
+    torch.set_num_threads(threads)
     indices = torch.arange(batch)
     images, boxes, batch_idx = scene.batch(indices)
     gen = torch.Generator().manual_seed(0)
@@ -71,8 +76,8 @@ def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int) -> d
 
     def bare():
         x = images.contiguous(memory_format=torch.channels_last).requires_grad_(True)
-        raw = trainer.detector.forward_letterboxed(x)
-        trainer.objective.detection(raw).mean().backward()
+        loss = sum(trainer.objective.detection(d.forward_letterboxed(x)).mean() for d in trainer.detectors)
+        loss.backward()
 
     for fn in (step, bare, step, bare):  # warm-up (allocator, caches)
         fn()
@@ -85,7 +90,7 @@ def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int) -> d
     step_ips = batch / statistics.median(t_step)
     bare_ips = batch / statistics.median(t_bare)
     return {
-        "model": Path(weights).name,
+        "model": "+".join(Path(w).name for w in members),
         "imgsz": imgsz,
         "batch": batch,
         "step_img_s": round(step_ips, 2),

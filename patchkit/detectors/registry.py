@@ -33,7 +33,12 @@ log = logging.getLogger(__name__)
 DetectorFactory = Callable[..., Detector]
 _REGISTRY: dict[str, DetectorFactory] = {}
 # Modules whose import registers detectors; a module that does not exist yet is skipped.
-_BUILTIN_MODULES = ("patchkit.detectors.yolov5", "patchkit.detectors.ultralytics", "patchkit.detectors.toy")
+_BUILTIN_MODULES = (
+    "patchkit.detectors.yolov5",
+    "patchkit.detectors.ultralytics",
+    "patchkit.detectors.rtdetr",
+    "patchkit.detectors.toy",
+)
 YAML_SUFFIXES = (".yaml", ".yml")
 
 

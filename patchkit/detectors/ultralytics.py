@@ -2,7 +2,8 @@
 
 Supported heads: the anchor-free ``Detect`` without objectness (YOLOv3u/v5u/v6/v8/v9/11/12, and
 YOLO26 / YOLOv10's one-to-many branch) and the end-to-end one-to-one branch of YOLOv10
-(``v10Detect``) and YOLO26 (``Detect`` with ``one2one_*``). RT-DETR is not supported yet.
+(``v10Detect``) and YOLO26 (``Detect`` with ``one2one_*``). RT-DETR YAMLs and checkpoints are
+handed to :mod:`patchkit.detectors.rtdetr`.
 
 The forward pass runs ultralytics' own layers; the head's outputs are decoded here (DFL,
 anchor points cached per shape as plain tensors), so ``raw()`` is differentiable and never
@@ -218,7 +219,7 @@ def load_ultralytics_yaml(
     nc: int | None = None,
     seed: int = 0,
     end2end: bool | None = None,
-) -> UltralyticsDetector:
+) -> Detector:
     """A detector with random weights built from an ultralytics model YAML (mechanics, speed).
 
     ``seed`` makes the random weights reproducible without touching the global RNG.
@@ -226,6 +227,12 @@ def load_ultralytics_yaml(
     tasks = import_ultralytics_tasks()
     d = load_model_dict(cfg, tasks)
     source = str(cfg)
+    from patchkit.detectors.rtdetr import build_rtdetr_from_dict, is_rtdetr_model_dict
+
+    if is_rtdetr_model_dict(d):
+        if end2end is False:
+            raise PatchkitError(f"{source}: RT-DETR is end-to-end only (no NMS branch); leave end2end unset")
+        return build_rtdetr_from_dict(d, tasks, source, imgsz=imgsz, device=device, nc=nc, seed=seed)
     check_layers(d, tasks, source)
     _check_head_row(d, source)
     with preserve_process_state(), torch.random.fork_rng(devices=[]), default_activation(d, tasks, source) as d2:
@@ -261,7 +268,7 @@ def load_ultralytics_checkpoint(
     device: str | torch.device = "cpu",
     end2end: bool | None = None,
     ckpt: Any = None,
-) -> UltralyticsDetector:
+) -> Detector:
     """A frozen detector from an ultralytics checkpoint (``yolov8n.pt``-style dict, fp16 model).
 
     ``ckpt`` may pass the already (safely) loaded checkpoint to avoid a second read.
@@ -269,6 +276,10 @@ def load_ultralytics_checkpoint(
     path = Path(weights)
     if ckpt is None:
         ckpt = safe_torch_load(path)
+    from patchkit.detectors.rtdetr import is_rtdetr_model, load_rtdetr_checkpoint
+
+    if isinstance(ckpt, dict) and is_rtdetr_model(ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")):
+        return load_rtdetr_checkpoint(path, imgsz=imgsz, letterbox=letterbox, device=device, end2end=end2end, ckpt=ckpt)
     model = ultralytics_model_from_checkpoint(ckpt, path).float()
     for m in model.modules():  # as ultralytics' load_checkpoint: torch>=1.11 Upsample compatibility
         if isinstance(m, nn.Upsample) and not hasattr(m, "recompute_scale_factor"):
@@ -285,7 +296,7 @@ def load_ultralytics(
     letterbox: str = "rect",
     device: str | torch.device = "cpu",
     **kwargs: Any,
-) -> UltralyticsDetector:
+) -> Detector:
     """Registry entry of the ultralytics family: a YAML (random weights) or a checkpoint, by suffix."""
     if weights is None:
         raise PatchkitError("detector family 'ultralytics' needs a model YAML or checkpoint, e.g. yolov8n.yaml")
