@@ -113,8 +113,8 @@ def run_train(args: argparse.Namespace) -> int:
     from patchkit.io import atomic_write_json
     from patchkit.scenes.toyworld.dataset import generate_dataset
     from patchkit.scenes.toyworld.detector_training import (
-        REPO_MODEL_YAML, Stopwatch, TrainSettings, evaluate_detector, export_toy_weights, load_split,
-        model_yaml_text, train_detector,
+        REPO_MODEL_YAML, Stopwatch, TrainSettings, evaluate_detector, export_toy_weights, finished_training,
+        load_split, model_yaml_text, train_detector, training_seconds,
     )
 
     _check_counts(args)
@@ -136,13 +136,15 @@ def run_train(args: argparse.Namespace) -> int:
         wanted = {"seed": args.seed, "images": {"train": args.n_train, "val": args.n_val, "test": args.n_test},
                   "generator": to_dict(cfg)}
         if _same_dataset(data_root, wanted):  # deterministic: an identical earlier generation is reused
-            seconds["generate"] = 0.0
+            seconds["generate_reused"] = True
         else:
             clock = Stopwatch()
             generate_dataset(data_root, args.n_train, args.n_val, args.n_test, args.seed, cfg, progress=True)
             seconds["generate"] = round(clock(), 1)
     info_file = data_root / "toyworld.json"
     dataset = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else None
+    if seconds.get("generate_reused") and dataset is not None:
+        seconds["generate"] = dataset.get("seconds")
     if dataset is not None:  # lets tests check that the generator still reproduces this data
         from patchkit.scenes.toyworld.config import ToyWorldConfig
         from patchkit.scenes.toyworld.dataset import fingerprint
@@ -152,9 +154,12 @@ def run_train(args: argparse.Namespace) -> int:
         cfg = from_dict(ToyWorldConfig, dataset.get("generator", {}), source=str(info_file))
         dataset["fingerprint"] = {"split": "train", "n": 4, "sha256": fingerprint("train", 4, dataset["seed"], cfg)}
     settings = TrainSettings(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed)
-    clock = Stopwatch()
-    last = train_detector(data_root / "data.yaml", model_yaml, out / "run", settings, device=str(device))
-    seconds["train"] = round(clock(), 1)
+    last = finished_training(out / "run", settings, data_root / "data.yaml")
+    if last is None:
+        clock = Stopwatch()
+        last = train_detector(data_root / "data.yaml", model_yaml, out / "run", settings, device=str(device))
+        seconds["train_wall"] = round(clock(), 1)
+    seconds["train"] = training_seconds(out / "run")  # ultralytics' own measure, over all epochs
 
     weights = out / "toy_detector.pt"
     meta = {"seed": args.seed, "command": _command(args), "train": to_dict(settings)}
@@ -186,7 +191,7 @@ def run_train(args: argparse.Namespace) -> int:
         "metrics": {"test": metrics | {"imgsz": args.imgsz, "conf": 0.001, "nms_iou": 0.6,
                                         "ap": "person AP50, VOC all-point (patchkit.metrics.average_precision)"}},
         "seconds": seconds,
-        "machine": {"device": str(device), "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+        "machine": {"device": str(device), "train_threads": _ultralytics_threads(), "cpu": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                     "opencv": cv2.__version__, "ultralytics": _ultralytics_version()},
     }
@@ -213,6 +218,16 @@ def _same_dataset(root: Path, wanted: dict) -> bool:
     except (OSError, ValueError):
         return False
     return all(have.get(k) == v for k, v in wanted.items())
+
+
+def _ultralytics_threads() -> int:
+    """The torch threads ultralytics' trainer uses on CPU (its ``NUM_THREADS``)."""
+    from patchkit.scenes.toyworld.offline import offline_ultralytics
+
+    with offline_ultralytics():
+        from ultralytics.utils import NUM_THREADS
+
+    return int(NUM_THREADS)
 
 
 def _ultralytics_version() -> str:

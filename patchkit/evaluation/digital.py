@@ -122,7 +122,7 @@ def table_metrics(table: MatchTable, thresholds: Sequence[float], rule: str) -> 
     """AP50, AP50:95 and the sweep metrics of one match table."""
     keys = [tkey(t) for t in thresholds]
     dr = np.atleast_1d(table.detection_rate(list(thresholds), 0.5))
-    tp = table.tp[:, table._col(0.5)]
+    tp = table.tp[:, table.column(0.5)]
     prec = {}
     for k, t in zip(keys, thresholds):
         sel = table.conf >= np.float32(t)

@@ -64,8 +64,8 @@ def box_iou(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> Tensor:
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(dtype).tiny), torch.zeros_like(inter))
 
 
-def _np_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Float64 NumPy twin of :func:`box_iou` for the matching loop."""
+def box_iou_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Float64 NumPy twin of :func:`box_iou`: ``(N, 4)``, ``(M, 4)`` xyxy -> ``(N, M)``."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.clip(rb - lt, 0, None).prod(-1)
@@ -120,7 +120,7 @@ def match_image(
     matched = np.full((n, t), -1, dtype=np.int64)
     if n == 0 or m == 0:
         return order, matched, np.zeros(n)
-    ious = _np_iou(det_boxes[order], ref_boxes)  # (N, M)
+    ious = box_iou_numpy(det_boxes[order], ref_boxes)  # (N, M)
     max_iou = ious.max(1)
     taken = np.zeros((t, m), dtype=bool)
     cols = np.arange(t)
@@ -174,7 +174,8 @@ class MatchTable:
     def n_refs(self) -> int:
         return int(self.ref_conf.shape[0])
 
-    def _col(self, iou: float) -> int:
+    def column(self, iou: float) -> int:
+        """Index of IoU threshold ``iou`` in :attr:`iou_thresholds` (``tp[:, k]``, ``ref_conf[:, k]``)."""
         hit = np.flatnonzero(np.isclose(self.iou_thresholds, iou))
         if not len(hit):
             raise ValueError(f"IoU {iou} was not matched (have {self.iou_thresholds.tolist()})")
@@ -182,7 +183,7 @@ class MatchTable:
 
     def average_precision(self, iou: float = 0.5, interp: Interp = "all") -> float:
         """AP at one IoU threshold (fraction in [0, 1]; nan without references)."""
-        return _ap(self.tp[:, self._col(iou)], self.n_refs, interp)
+        return _ap(self.tp[:, self.column(iou)], self.n_refs, interp)
 
     def ap50_95(self, interp: Interp = "all") -> float:
         """Mean AP over the matched thresholds (COCO's 0.50:0.95 when matched at IOU_50_95)."""
@@ -197,7 +198,7 @@ class MatchTable:
         independent of those below it, so one matching serves every threshold. Accepts a sequence
         of thresholds (returns an array). nan without references.
         """
-        rc = self.ref_conf[:, self._col(iou)]
+        rc = self.ref_conf[:, self.column(iou)]
         c = np.asarray(conf, dtype=np.float32)  # compare as the detector does, in float32
         if self.n_refs == 0:
             out = np.full(c.shape, np.nan)
@@ -215,7 +216,7 @@ class MatchTable:
 
     def pr_curve(self, iou: float = 0.5) -> "PRCurve":
         """Precision and recall after each detection in confidence order."""
-        tp = self.tp[:, self._col(iou)]
+        tp = self.tp[:, self.column(iou)]
         tpc = np.cumsum(tp)
         k = np.arange(1, len(tp) + 1)
         recall = tpc / self.n_refs if self.n_refs else np.full(len(tp), np.nan)

@@ -210,6 +210,9 @@ def estimate_pose(obs: MarkerObservation, spec: MarkerSpec, camera: CameraModel)
 
     With a known layout, all visible corners are solved jointly (``SOLVEPNP_IPPE``, planar);
     otherwise each marker is solved alone (``SOLVEPNP_IPPE_SQUARE``) and the medians are taken.
+    Single small markers have the planar pose ambiguity: their distance is good to a few
+    percent but their angle near frontal views can be off by 10-15 degrees, so pass the export's
+    layout (``--markers FILE.json``) for angle bins. Distances scale with the focal length.
     """
     if len(obs) == 0:
         return None

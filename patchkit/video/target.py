@@ -23,7 +23,7 @@ import numpy as np
 
 from patchkit.detections import Detections
 from patchkit.errors import PatchkitError
-from patchkit.metrics.ap import _np_iou
+from patchkit.metrics.ap import box_iou_numpy
 from patchkit.video.markers import MarkerObservation
 
 
@@ -112,7 +112,7 @@ class BoxReference:
     def __call__(self, dets: Detections, markers: MarkerObservation | None = None) -> TargetState:
         boxes, conf = _boxes_conf(dets)
         if len(boxes):
-            iou = _np_iou(self.box[None], boxes)[0]
+            iou = box_iou_numpy(self.box[None], boxes)[0]
             cand = np.flatnonzero(iou >= self.min_iou)
             if len(cand):
                 k = int(cand[np.argmax(iou[cand])])

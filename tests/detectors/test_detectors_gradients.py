@@ -22,6 +22,7 @@ YOLOV5N_STATE_DICT = SHARED_DATA / "weights" / "yolov5n_state_dict.pt"  # as tes
 EXAMPLES = {
     "ultralytics": [("yolov8n.yaml", {}), ("yolo26n.yaml", {"end2end": True})],
     "yolov5": [(YOLOV5N_STATE_DICT, {})],
+    "rtdetr": [(Path(__file__).with_name("rtdetr-tiny.yaml"), {})],  # rtdetr-l's layer types, tiny
 }
 
 

@@ -77,8 +77,6 @@ def test_yaml_builds_reproducible_random_weights_without_side_effects():
 
 
 def test_unsupported_yaml_heads_and_layers(tmp_path):
-    with pytest.raises(PatchkitError, match="RT-DETR models are not supported yet"):
-        create_detector("rtdetr-l.yaml")
     bad = tmp_path / "custom.yaml"
     bad.write_text("nc: 2\nbackbone:\n  - [-1, 1, NotALayer, [16, 3, 2]]\nhead:\n  - [[0], 1, Detect, [nc]]\n")
     with pytest.raises(PatchkitError, match="NotALayer"):

@@ -86,3 +86,15 @@ def test_written_labels_round_trip(tmp_path):
             cls, boxes = read_yolo_labels(info.root / "labels" / split / f"{i:06d}.txt", w, h)
             assert cls.tolist() == item.classes.tolist()
             assert np.allclose(boxes.numpy(), item.boxes, atol=0.01)
+
+
+def test_distractor_classes_when_asked():
+    from patchkit.scenes.toyworld import class_names
+
+    cfg = ToyWorldConfig(label_distractors=True, distractors=[4, 7], distractor_kinds=["car", "bicycle", "sign", "bag"])
+    seen = set()
+    for i in range(6):
+        seen |= set(render_scene(split_rng(5, "train", i), cfg).classes.tolist())
+    names = class_names(True)
+    assert seen <= set(names) and len(seen - {0}) >= 2
+    assert names[0] == "person" and class_names(False) == {0: "person"}

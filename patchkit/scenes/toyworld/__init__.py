@@ -4,7 +4,7 @@ Offline and deterministic (the same seed gives the same bytes). It writes YOLO-f
 (:func:`generate_dataset`) on which patchkit trains its own small detector (registered as
 ``toy``), and renders walking-figure videos with a worn patch (:func:`render_walk`) for the demo
 and video-scoring tests. Modules, bottom up: ``draw`` (anti-aliased sprites), ``textures``
-(clothing), ``figure`` (articulated pedestrians), ``objects`` (distractors), ``background``
+(clothing), ``pose`` and ``figure`` (articulated pedestrians), ``objects`` (distractors), ``background``
 (sky, facades, ground), ``photometric`` (light and camera), ``compose`` (one labelled image),
 ``dataset`` (YOLO folders), ``video`` (walk sequences), ``offline`` and ``detector_training``
 (training the toy detector with ultralytics, offline).
@@ -13,7 +13,8 @@ and video-scoring tests. Modules, bottom up: ``draw`` (anti-aliased sprites), ``
 from patchkit.scenes.toyworld.compose import ToyImage, render_scene
 from patchkit.scenes.toyworld.config import ToyWorldConfig, class_names
 from patchkit.scenes.toyworld.dataset import DatasetInfo, generate_dataset, render_split, split_rng
-from patchkit.scenes.toyworld.figure import FigureRender, FigureStyle, Pose, render_figure
+from patchkit.scenes.toyworld.figure import FigureRender, FigureStyle, render_figure
+from patchkit.scenes.toyworld.pose import Pose, Projector, skeleton
 from patchkit.scenes.toyworld.video import WalkSequence, camera_filter, printed_appearance, render_walk
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "FigureRender",
     "FigureStyle",
     "Pose",
+    "Projector",
     "ToyImage",
     "ToyWorldConfig",
     "WalkSequence",
@@ -32,5 +34,6 @@ __all__ = [
     "render_scene",
     "render_split",
     "render_walk",
+    "skeleton",
     "split_rng",
 ]

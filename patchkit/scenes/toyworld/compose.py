@@ -15,9 +15,10 @@ import numpy as np
 from patchkit.scenes.toyworld.background import render_background
 from patchkit.scenes.toyworld.config import DISTRACTOR_CLASSES, OCCLUDER_KINDS, ToyWorldConfig
 from patchkit.scenes.toyworld.draw import Sprite, composite
-from patchkit.scenes.toyworld.figure import FigureStyle, Pose, render_figure
+from patchkit.scenes.toyworld.figure import FigureStyle, render_figure
 from patchkit.scenes.toyworld.objects import DRAWERS
 from patchkit.scenes.toyworld.photometric import Lighting, ToyCamera
+from patchkit.scenes.toyworld.pose import Pose
 
 _MIN_BOX_W, _MIN_BOX_H = 5, 12
 _MAX_OBJECT_REF = 0.6  # distractors stand where a person would be at most this x image height

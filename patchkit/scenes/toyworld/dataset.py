@@ -7,7 +7,7 @@ Layout (ultralytics' own): ``OUT/images/{train,val,test}/NNNNNN.jpg`` and
   written last, so its presence marks a complete dataset;
 - ``OUT/scene.yaml``: the same splits as a patchkit scene YAML (label set ``official``), usable
   as ``scene.path`` in training and evaluation configs;
-- ``OUT/toyworld.json``: the seed, counts and generator settings.
+- ``OUT/toyworld.json``: the seed, counts, generator settings and generation wall time (s).
 
 Image ``i`` of split ``s`` is drawn from ``numpy.random.default_rng([seed, s, i])``, so every
 image depends only on (seed, split, index): the same seed gives the same bytes, in any order.
@@ -93,6 +93,9 @@ def generate_dataset(
 
     Existing files of the same names are overwritten; ``data.yaml`` is written last.
     """
+    import time
+
+    t0 = time.perf_counter()
     cfg = cfg or ToyWorldConfig()
     root = Path(out)
     counts = {"train": n_train, "val": n_val, "test": n_test}
@@ -126,7 +129,8 @@ def generate_dataset(
         "splits": {s: {"images": f"images/{s}", "labels": {"official": f"labels/{s}"}} for s in SPLITS if counts[s]},
     }
     atomic_write_text(root / "scene.yaml", "# patchkit scene: toy world (patchkit toyworld generate)\n" + yaml.safe_dump(scene, sort_keys=False))
-    atomic_write_json(root / "toyworld.json", {"seed": seed, "images": counts, "boxes": boxes, "generator": to_dict(cfg)})
+    atomic_write_json(root / "toyworld.json", {"seed": seed, "images": counts, "boxes": boxes, "generator": to_dict(cfg),
+                                               "seconds": round(time.perf_counter() - t0, 1)})
     data = {s: f"images/{s}" for s in SPLITS if counts[s]}
     data.setdefault("val", data.get("test", "images/train"))
     data["names"] = names

@@ -82,6 +82,48 @@ def train_detector(data_yaml: str | Path, model_yaml: str | Path, run_dir: str |
     return last
 
 
+def finished_training(run_dir: str | Path, settings: TrainSettings, data_yaml: str | Path | None = None) -> Path | None:
+    """The final checkpoint of an earlier, complete run in ``run_dir`` with the same settings
+    (and dataset YAML, when given), so an interrupted export or evaluation need not retrain;
+    else ``None``."""
+    run_dir = Path(run_dir)
+    last, args_file = run_dir / "weights" / "last.pt", run_dir / "args.yaml"
+    if not last.is_file() or not args_file.is_file():
+        return None
+    try:
+        done = yaml.safe_load(args_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(done, dict) or any(done.get(k) != v for k, v in settings.train_kwargs().items() if k != "exist_ok"):
+        return None
+    if data_yaml is not None and done.get("data") != str(Path(data_yaml).resolve()):
+        return None
+    return last if _epochs_logged(run_dir) >= settings.epochs else None
+
+
+def _epochs_logged(run_dir: Path) -> int:
+    rows = _results(run_dir)
+    return int(float(rows[-1]["epoch"])) if rows else 0
+
+
+def _results(run_dir: Path) -> list[dict[str, str]]:
+    import csv
+
+    f = Path(run_dir) / "results.csv"
+    if not f.is_file():
+        return []
+    with open(f, newline="", encoding="utf-8") as fh:
+        return [{k.strip(): v.strip() for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def training_seconds(run_dir: str | Path) -> float:
+    """Training wall time in seconds as ultralytics logged it (``time`` of the last epoch in
+    ``results.csv``: from the start of the first epoch to the end of the last, validation
+    included); 0 when there is no log."""
+    rows = _results(Path(run_dir))
+    return round(float(rows[-1]["time"]), 1) if rows and "time" in rows[-1] else 0.0
+
+
 def export_toy_weights(ultralytics_ckpt: str | Path, model_yaml: str | Path, out: str | Path,
                        imgsz: int = 320, meta: dict | None = None) -> str:
     """Write patchkit's toy-detector file from an ultralytics training checkpoint.

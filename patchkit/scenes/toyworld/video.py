@@ -23,9 +23,10 @@ import numpy as np
 from patchkit.scenes.toyworld.background import render_background
 from patchkit.scenes.toyworld.config import DISTRACTOR_KINDS
 from patchkit.scenes.toyworld.draw import composite
-from patchkit.scenes.toyworld.figure import FigureStyle, Pose, render_figure
+from patchkit.scenes.toyworld.figure import FigureStyle, render_figure
 from patchkit.scenes.toyworld.objects import DRAWERS
 from patchkit.scenes.toyworld.photometric import Lighting, ToyCamera
+from patchkit.scenes.toyworld.pose import Pose
 
 Appearance = Callable[[np.ndarray], np.ndarray]
 FrameFilter = Callable[[np.ndarray, int], np.ndarray]
