@@ -127,9 +127,9 @@ def plot_asr_vs_threshold(path: str | Path, rows: Sequence[dict], thresholds: Se
         y = np.array([np.nan if r["asr_at"].get(t) is None else r["asr_at"][t] for t in thresholds])
         sd = np.array([np.nan if (r.get("detection_rate_std") or {}).get(t) is None else r["detection_rate_std"][t]
                        for t in thresholds])
-        ax.plot(x, y, marker="o", ms=3, label=r["condition"])
+        (line,) = ax.plot(x, y, marker="o", ms=3, label=r["condition"])
         if r.get("eot_samples", 1) > 1:
-            ax.fill_between(x, y - sd, y + sd, alpha=0.2)
+            ax.fill_between(x, y - sd, y + sd, alpha=0.2, color=line.get_color())
     ax.set_xlabel("confidence threshold")
     ax.set_ylabel("ASR (reference boxes not detected)")
     ax.set_ylim(0, 1.02)

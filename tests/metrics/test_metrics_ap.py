@@ -100,7 +100,10 @@ def test_coco_rule_equals_pycocotools(seed):
 def test_all_point_ap_equals_ultralytics_envelope(seed):
     """Matching from pycocotools, PR envelope from ultralytics' compute_ap, integrated where recall
     changes (ultralytics' former method='continuous', i.e. VOC all-point): equals ours."""
-    from ultralytics.utils.metrics import compute_ap
+    from patchkit.detectors._isolation import preserve_process_state
+
+    with preserve_process_state():  # importing ultralytics patches PIL, torch.save, threads...
+        from ultralytics.utils.metrics import compute_ap
 
     dets, refs = random_set(seed, n_images=15)
     ev = coco_eval(dets, refs, [0.5])
