@@ -17,20 +17,10 @@ import logging
 import sys
 from pathlib import Path
 
-from patchkit.cli.common import add_device_option, resolve_device
+from patchkit.cli.common import add_device_option, float_list, resolve_device
 from patchkit.errors import PatchkitError, suggest
 
 log = logging.getLogger(__name__)
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
-    if not vals:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    return vals
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--reference", nargs="+", choices=("self", "labels"), default=["self", "labels"])
     p.add_argument("--target", default="person", help="target class name or id (default person)")
     p.add_argument("--imgsz", type=int, default=640, help="square canvas / detector input size (default 640)")
-    p.add_argument("--thresholds", type=_floats, default=None, help="confidence sweep (default 0.1,0.2,0.25,...,0.9)")
+    p.add_argument("--thresholds", type=float_list, default=None, help="confidence sweep (default 0.1,0.2,0.25,...,0.9)")
     p.add_argument("--conf", type=float, default=0.25, help="threshold shown in the markdown table (added to the sweep)")
     p.add_argument("--score-conf", type=float, default=0.01, help="detection threshold for AP (default 0.01)")
     p.add_argument("--ref-conf", type=float, default=0.4, help="confidence of the clean detections used as the "

@@ -16,21 +16,11 @@ import argparse
 import logging
 import sys
 
-from patchkit.cli.common import add_device_option, resolve_device
+from patchkit.cli.common import add_device_option, float_list, resolve_device
 from patchkit.errors import PatchkitError, suggest
 from patchkit.io import atomic_write_json
 
 log = logging.getLogger(__name__)
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
-    if not vals:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    return vals
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -45,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--control", nargs="+", default=[], metavar="VIDEO", help="control video(s): same scene, no/random patch")
     p.add_argument("--target", default="person", help="target class name or id (default: person)")
     p.add_argument("--conf", type=float, default=0.25, help="headline confidence threshold (default 0.25)")
-    p.add_argument("--thresholds", type=_floats, default=None,
+    p.add_argument("--thresholds", type=float_list, default=None,
                    help="comma-separated thresholds to report (default 0.1,0.25,0.4,0.5,0.6,0.75,0.9)")
     p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
     p.add_argument("--imgsz", type=int, default=640)
@@ -58,11 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--markers", default=None, metavar="JSON", help="the export's JSON sidecar (marker ids, size, layout)")
     p.add_argument("--marker-size-mm", type=float, default=None, help="marker side in mm (without --markers)")
     p.add_argument("--marker-dict", default="DICT_4X4_50", help="ArUco dictionary (default DICT_4X4_50)")
-    p.add_argument("--marker-ids", type=_floats, default=None, help="comma-separated marker ids of the patch")
+    p.add_argument("--marker-ids", type=float_list, default=None, help="comma-separated marker ids of the patch")
     p.add_argument("--hfov", type=float, default=65.0, help="camera horizontal field of view in degrees (default 65)")
     p.add_argument("--focal-px", type=float, default=None, help="camera focal length in pixels (overrides --hfov)")
-    p.add_argument("--distance-bins", type=_floats, default=None, help="distance bin edges in metres")
-    p.add_argument("--angle-bins", type=_floats, default=None, help="viewing-angle bin edges in degrees")
+    p.add_argument("--distance-bins", type=float_list, default=None, help="distance bin edges in metres")
+    p.add_argument("--angle-bins", type=float_list, default=None, help="viewing-angle bin edges in degrees")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--out", default="runs/score", metavar="DIR", help="output folder (default runs/score)")
