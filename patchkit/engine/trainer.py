@@ -91,6 +91,8 @@ class Trainer:
         self.det_weights = [cfg.detector.weight] + [d.weight for d in cfg.ensemble]
         self.detector = self.detectors[0]
         self.scene = scene if scene is not None else load_scene(cfg.scene, cfg.detector.imgsz, self.detector)
+        if self.device.type == "cuda":  # uint8 canvases live on the GPU: no host copies per step
+            self.scene.images = self.scene.images.to(self.device)
         for det, dcfg in zip(self.detectors, [cfg.detector, *cfg.ensemble]):
             if dcfg.fuse or dcfg.channels_last:
                 det.optimize_for_attack(fuse=dcfg.fuse, channels_last=dcfg.channels_last)
