@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +11,8 @@ import torch
 from torch import nn
 
 from patchkit.detectors._isolation import preserve_process_state
+
+from _ultralytics_ckpt import save_ultralytics_checkpoint
 
 
 def _ultralytics_dir() -> Path:
@@ -90,26 +91,13 @@ def lively_checkpoint(tmp_path_factory, assets) -> Callable[[str], Path]:
     def make(name: str) -> Path:
         if name not in cache:
             with preserve_process_state():
-                import ultralytics
                 from ultralytics.nn.tasks import DetectionModel
 
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(0)
                     model = lively(DetectionModel(name, verbose=False), calib)
                 path = tmp_path_factory.mktemp("ckpt") / name.replace(".yaml", ".pt")
-                torch.save(
-                    {
-                        "date": datetime.now().isoformat(),
-                        "version": ultralytics.__version__,
-                        "license": "AGPL-3.0",
-                        "model": model.half(),
-                        "ema": None,
-                        "updates": 0,
-                        "optimizer": None,
-                        "train_args": {"imgsz": 320, "model": name},
-                    },
-                    path,
-                )
+                save_ultralytics_checkpoint(model, path, name, 320)
             cache[name] = path
         return cache[name]
 

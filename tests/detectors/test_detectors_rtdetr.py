@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou
+
+from _ultralytics_ckpt import save_ultralytics_checkpoint
 
 from patchkit.detectors import create_detector
 from patchkit.detectors._isolation import preserve_process_state
@@ -45,23 +46,8 @@ def _lively_rtdetr(seed: int = 0) -> nn.Module:
 def rtdetr_checkpoint(tmp_path_factory) -> Path:
     """An ultralytics-format RT-DETR checkpoint (fp16 model, as ultralytics saves them)."""
     with preserve_process_state():
-        import ultralytics
-
-        model = _lively_rtdetr()
         path = tmp_path_factory.mktemp("rtdetr") / "rtdetr-l-random.pt"
-        torch.save(
-            {
-                "date": datetime.now().isoformat(),
-                "version": ultralytics.__version__,
-                "license": "AGPL-3.0",
-                "model": model.half(),
-                "ema": None,
-                "updates": 0,
-                "optimizer": None,
-                "train_args": {"imgsz": IMGSZ, "model": "rtdetr-l.yaml"},
-            },
-            path,
-        )
+        save_ultralytics_checkpoint(_lively_rtdetr(), path, "rtdetr-l.yaml", IMGSZ)
     return path
 
 
