@@ -12,6 +12,7 @@ import ast
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import torch
 from torch import nn
 
 from patchkit.errors import PatchkitError
@@ -76,3 +77,37 @@ def default_activation(d: dict, tasks: Any, source: str) -> Iterator[dict]:
         yield d
     finally:
         conv.default_act = saved
+
+
+def build_seeded(model_class: Any, d: dict, tasks: Any, source: str, nc: int | None, seed: int) -> nn.Module:
+    """Build ``model_class(d, nc=nc)`` (an ultralytics model class) from a model dict that passed
+    :func:`check_layers`, with random weights drawn from ``seed``, leaving the global RNG and
+    process state untouched. Any failure inside ultralytics' ``parse_model`` becomes a one-line
+    :class:`PatchkitError`."""
+    from patchkit.detectors._isolation import preserve_process_state
+
+    with preserve_process_state(), torch.random.fork_rng(devices=[]), default_activation(d, tasks, source) as d2:
+        torch.manual_seed(seed)
+        try:
+            return model_class(d2, nc=nc, verbose=False)
+        except PatchkitError:
+            raise
+        except Exception as exc:  # a malformed YAML row surfaces as any exception inside parse_model
+            raise PatchkitError(f"{source}: cannot build the model ({type(exc).__name__}: {exc})") from exc
+
+
+def checkpoint_model(ckpt: Any) -> Any:
+    """The model held by a loaded ultralytics checkpoint: ``ema`` first, then ``model`` (as
+    ultralytics); a bare model is returned as is."""
+    if isinstance(ckpt, dict):
+        return ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")
+    return ckpt
+
+
+def upsample_compat(model: nn.Module) -> nn.Module:
+    """As ultralytics' ``load_checkpoint``: give old pickled ``nn.Upsample`` layers the attribute
+    newer torch expects. Returns ``model``."""
+    for m in model.modules():
+        if isinstance(m, nn.Upsample) and not hasattr(m, "recompute_scale_factor"):
+            m.recompute_scale_factor = None
+    return model

@@ -26,9 +26,9 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from patchkit.detections import Detections
-from patchkit.detectors._isolation import import_ultralytics_tasks, preserve_process_state
+from patchkit.detectors._isolation import import_ultralytics_tasks
 from patchkit.detectors._layers import head_inputs, run_layers
-from patchkit.detectors._ultralytics_build import check_layers, default_activation
+from patchkit.detectors._ultralytics_build import build_seeded, check_layers, checkpoint_model, upsample_compat
 from patchkit.detectors.base import Detector, DetectorInfo, RawOutput
 from patchkit.detectors.letterbox import LetterboxParams, boxes_to_input, check_imgsz
 from patchkit.detectors.nms import topk_detections
@@ -203,14 +203,7 @@ def build_rtdetr_from_dict(
     :func:`patchkit.detectors.ultralytics.load_model_dict`); ``seed`` fixes the weights without
     touching the global RNG."""
     check_layers(d, tasks, source)
-    with preserve_process_state(), torch.random.fork_rng(devices=[]), default_activation(d, tasks, source) as d2:
-        torch.manual_seed(seed)
-        try:
-            model = tasks.RTDETRDetectionModel(d2, nc=nc, verbose=False)
-        except PatchkitError:
-            raise
-        except Exception as exc:  # a malformed YAML row surfaces as any exception inside parse_model
-            raise PatchkitError(f"{source}: cannot build the model ({type(exc).__name__}: {exc})") from exc
+    model = build_seeded(tasks.RTDETRDetectionModel, d, tasks, source, nc, seed)
     extra = {"format": "ultralytics-yaml", "yaml": Path(d["yaml_file"]).name, "seed": seed}
     info = _rtdetr_info(model, source, extra, imgsz, None)
     return RTDETRDetector(model.float(), info).to(torch.device(device)).freeze()
@@ -252,15 +245,10 @@ def load_rtdetr_checkpoint(
     _check_end2end(end2end, str(path))
     if ckpt is None:
         ckpt = safe_torch_load(path)
-    model = ckpt
-    if isinstance(ckpt, dict):
-        model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")
+    model = checkpoint_model(ckpt)
     if not is_rtdetr_model(model):
         raise PatchkitError("is not an RT-DETR checkpoint (no RTDETRDecoder model under 'model'/'ema')", path)
-    model = model.float()
-    for m in model.modules():  # as ultralytics' load_checkpoint: torch>=1.11 Upsample compatibility
-        if isinstance(m, nn.Upsample) and not hasattr(m, "recompute_scale_factor"):
-            m.recompute_scale_factor = None
+    model = upsample_compat(model.float())
     info = _rtdetr_info(model, str(path), {"format": "ultralytics-checkpoint"}, imgsz, file_sha256(path))
     return RTDETRDetector(model, info).to(torch.device(device)).freeze()
 

@@ -30,8 +30,8 @@ from torch import Tensor, nn
 
 from patchkit.detections import Detections
 from patchkit.detectors._layers import head_inputs, run_layers
-from patchkit.detectors._isolation import import_ultralytics_tasks, preserve_process_state
-from patchkit.detectors._ultralytics_build import check_layers, default_activation
+from patchkit.detectors._isolation import import_ultralytics_tasks
+from patchkit.detectors._ultralytics_build import build_seeded, check_layers, checkpoint_model, upsample_compat
 from patchkit.detectors.base import Detector, DetectorInfo, RawOutput
 from patchkit.detectors.letterbox import check_imgsz, check_letterbox_mode
 from patchkit.detectors.nms import topk_detections
@@ -115,7 +115,7 @@ class UltralyticsDetector(Detector):
         if type(head).__name__ not in SUPPORTED_HEADS:
             raise PatchkitError(
                 f"{info.source}: head {type(head).__name__} is not supported "
-                f"(only detection heads: {', '.join(SUPPORTED_HEADS)}; RT-DETR is not supported yet)"
+                f"(only detection heads: {', '.join(SUPPORTED_HEADS)}; RT-DETR models load as RTDETRDetector)"
             )
         has_one2one = getattr(head, "one2one_cv2", None) is not None
         e2e = bool(getattr(model, "end2end", False)) if end2end is None else bool(end2end)
@@ -206,7 +206,7 @@ def _check_head_row(d: dict, source: str) -> None:
     rows = list(d.get("backbone") or []) + list(d.get("head") or [])
     last = rows[-1][2] if rows and isinstance(rows[-1], (list, tuple)) and len(rows[-1]) == 4 else None
     if last == "RTDETRDecoder":
-        raise PatchkitError(f"{source}: RT-DETR models are not supported yet")
+        raise PatchkitError(f"{source}: an RT-DETR model is not a YOLO detection model (load it with create_detector)")
     if last not in SUPPORTED_HEADS:
         raise PatchkitError(f"{source}: head {last!r} is not supported (only detection heads: {', '.join(SUPPORTED_HEADS)})")
 
@@ -235,27 +235,18 @@ def load_ultralytics_yaml(
         return build_rtdetr_from_dict(d, tasks, source, imgsz=imgsz, device=device, nc=nc, seed=seed)
     check_layers(d, tasks, source)
     _check_head_row(d, source)
-    with preserve_process_state(), torch.random.fork_rng(devices=[]), default_activation(d, tasks, source) as d2:
-        torch.manual_seed(seed)
-        try:
-            model = tasks.DetectionModel(d2, nc=nc, verbose=False)
-        except PatchkitError:
-            raise
-        except Exception as exc:  # a malformed YAML row surfaces as any exception inside parse_model
-            raise PatchkitError(f"{source}: cannot build the model ({type(exc).__name__}: {exc})") from exc
+    model = build_seeded(tasks.DetectionModel, d, tasks, source, nc, seed)
     info = _info(model, source, {"format": "ultralytics-yaml", "yaml": Path(d["yaml_file"]).name, "seed": seed}, imgsz, letterbox, None)
     return UltralyticsDetector(model.float(), info, end2end=end2end).to(torch.device(device)).freeze()
 
 
 def ultralytics_model_from_checkpoint(ckpt: Any, path: Path) -> nn.Module:
     """The detection model held by a loaded ultralytics checkpoint (``ema`` first, as ultralytics)."""
-    model = ckpt
-    if isinstance(ckpt, dict):
-        model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")
+    model = checkpoint_model(ckpt)
     if not isinstance(model, nn.Module) or not type(model).__module__.startswith("ultralytics."):
         raise PatchkitError("is not an ultralytics checkpoint (no ultralytics model under 'model'/'ema')", path)
     if type(model).__name__.startswith("RTDETR"):
-        raise PatchkitError("RT-DETR models are not supported yet", path)
+        raise PatchkitError("is an RT-DETR checkpoint: load it with patchkit.detectors.rtdetr.load_rtdetr_checkpoint", path)
     if not hasattr(model, "model") or not isinstance(model.model, nn.Sequential):
         raise PatchkitError(f"is an ultralytics {type(model).__name__}, not a detection model", path)
     return model
@@ -278,12 +269,9 @@ def load_ultralytics_checkpoint(
         ckpt = safe_torch_load(path)
     from patchkit.detectors.rtdetr import is_rtdetr_model, load_rtdetr_checkpoint
 
-    if isinstance(ckpt, dict) and is_rtdetr_model(ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")):
+    if isinstance(ckpt, dict) and is_rtdetr_model(checkpoint_model(ckpt)):
         return load_rtdetr_checkpoint(path, imgsz=imgsz, letterbox=letterbox, device=device, end2end=end2end, ckpt=ckpt)
-    model = ultralytics_model_from_checkpoint(ckpt, path).float()
-    for m in model.modules():  # as ultralytics' load_checkpoint: torch>=1.11 Upsample compatibility
-        if isinstance(m, nn.Upsample) and not hasattr(m, "recompute_scale_factor"):
-            m.recompute_scale_factor = None
+    model = upsample_compat(ultralytics_model_from_checkpoint(ckpt, path).float())
     info = _info(model, str(path), {"format": "ultralytics-checkpoint"}, imgsz, letterbox, file_sha256(path))
     return UltralyticsDetector(model, info, end2end=end2end).to(torch.device(device)).freeze()
 
