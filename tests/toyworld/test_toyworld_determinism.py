@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from patchkit.scenes.toyworld import generate_dataset, render_scene, render_walk, split_rng
@@ -17,6 +19,9 @@ def test_same_seed_same_dataset_bytes(tmp_path):
     b = generate_dataset(tmp_path / "b", n_train=3, n_val=1, n_test=2, seed=7)
     fa, fb = _files(a.root), _files(b.root)
     assert len([k for k in fa if k.endswith(".jpg")]) == 6
+    # toyworld.json is the generation report: everything in it but its wall time must match too
+    ra, rb = (json.loads(f.pop("toyworld.json")) for f in (fa, fb))
+    assert "seconds" in ra and {**ra, "seconds": None} == {**rb, "seconds": None}
     assert fa == fb
 
 
