@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from patchkit.cli.common import add_device_option, float_list, resolve_device
 from patchkit.errors import PatchkitError, suggest
@@ -41,9 +42,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--imgsz", type=int, default=640)
     p.add_argument("--letterbox", choices=("rect", "square"), default="rect")
     p.add_argument("--batch", type=int, default=8, help="frames per detector call (default 8; 1 for a camera)")
-    p.add_argument("--reference", choices=("markers", "every", "box"), default="markers",
+    p.add_argument("--reference", choices=("markers", "every", "box", "boxes"), default="markers",
                    help="which person wears the patch: the one containing the ArUco markers (default), "
-                        "every person (the best box of each frame), or --box tracked from the first frame")
+                        "every person (the best box of each frame), --box tracked from the first frame, or "
+                        "boxes: the true box of every frame, read from VIDEO.json beside each video (as "
+                        "'patchkit toyworld video' writes it; detected = IoU >= 0.5)")
     p.add_argument("--box", default=None, metavar="X1,Y1,X2,Y2", help="first-frame box of the target (--reference box)")
     p.add_argument("--markers", default=None, metavar="JSON", help="the export's JSON sidecar (marker ids, size, layout)")
     p.add_argument("--marker-size-mm", type=float, default=None, help="marker side in mm (without --markers)")
@@ -60,6 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--no-video", action="store_true", help="do not write annotated videos")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
     p.add_argument("--resume", action="store_true", help="keep OUT/frames.jsonl and skip frames already scored")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes, the videos dealt among them (one per GPU with --device cuda); "
+                        "one merged report (default 1)")
     p.add_argument("--show", action="store_true", help="live window with the annotated frames (q quits)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_device_option(p)
@@ -95,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     from patchkit.video.runner import RunConfig, score_inputs
     from patchkit.video.scoring import DEFAULT_THRESHOLDS, ScoreOptions
     from patchkit.video.summary import DEFAULT_ANGLE_BINS_DEG, DEFAULT_DISTANCE_BINS_M, BootstrapConfig
-    from patchkit.video.target import BoxReference, EveryPersonReference, MarkerReference, parse_box
+    from patchkit.video.parallel import DetectorSpec, score_parallel
+    from patchkit.video.target import ReferenceFactory, parse_box
 
     for name, v in (("--conf", args.conf), ("--iou", args.iou)):
         if not 0.0 <= v <= 1.0:
@@ -104,15 +111,14 @@ def run(args: argparse.Namespace) -> int:
         raise PatchkitError("--thresholds must be in [0, 1]")
     if args.batch < 1:
         raise PatchkitError("--batch must be >= 1")
-    if args.reference == "box":
-        if not args.box:
-            raise PatchkitError("--reference box needs --box X1,Y1,X2,Y2 (the target in the first frame)")
-        first_box = parse_box(args.box)
-        make_reference = lambda: BoxReference(first_box)  # noqa: E731
-    elif args.reference == "every":
-        make_reference = EveryPersonReference
-    else:
-        make_reference = MarkerReference
+    if args.reference == "box" and not args.box:
+        raise PatchkitError("--reference box needs --box X1,Y1,X2,Y2 (the target in the first frame)")
+    if args.jobs < 1:
+        raise PatchkitError("--jobs must be >= 1")
+    make_reference = ReferenceFactory(args.reference, parse_box(args.box) if args.reference == "box" else None)
+    if args.reference == "boxes":  # fail before any scoring
+        for path in list(args.inputs) + list(args.control):
+            make_reference(path)
     markers = _marker_spec(args)
     device = resolve_device(args.device)
     detector = create_detector(args.detector, imgsz=args.imgsz, letterbox=args.letterbox, device=device)
@@ -145,11 +151,15 @@ def run(args: argparse.Namespace) -> int:
             "markers": None if markers is None else {"dictionary": markers.dictionary, "size_mm": markers.size_mm,
                                                      "ids": list(markers.ids) if markers.ids else None}}
     try:
-        result = score_inputs(args.inputs, detector, options, make_reference, markers, args.control, config, meta)
+        if args.jobs > 1:
+            spec = DetectorSpec(args.detector, args.imgsz, args.letterbox, str(device))
+            result = score_parallel(args.inputs, spec, options, make_reference, markers, args.control, config, meta,
+                                    jobs=args.jobs)
+        else:
+            result = score_inputs(args.inputs, detector, options, make_reference, markers, args.control, config, meta)
     except KeyboardInterrupt:
         if args.json:
             import json
-            from pathlib import Path
 
             summary = Path(args.out) / "summary.json"
             if summary.is_file():
@@ -158,7 +168,5 @@ def run(args: argparse.Namespace) -> int:
     # warnings were already logged as they happened; they are also in the report and the JSON
     if args.json:
         atomic_write_json(args.json, {k: v for k, v in result.items() if k != "files"})
-    from pathlib import Path
-
     print((Path(args.out) / "report.md").read_text(encoding="utf-8"))
     return 0

@@ -68,14 +68,16 @@ def score_inputs(
     inputs: Sequence[str],
     detector: torch.nn.Module,
     options: ScoreOptions,
-    make_reference: Callable[[], object],
+    make_reference: Callable[[str], object],
     markers: MarkerSpec | None = None,
     control: Sequence[str] = (),
     config: RunConfig | None = None,
     meta: dict | None = None,
 ) -> dict:
     """Score test inputs and control inputs; write the outputs; return the summary dict
-    (the ``--json`` content). Raises :class:`PatchkitError` only when no input could be scored."""
+    (the ``--json`` content). ``make_reference(path)`` gives a fresh reference
+    (:mod:`patchkit.video.target`) for each input. Raises :class:`PatchkitError` only when no
+    input could be scored."""
     cfg = config or RunConfig()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -145,7 +147,7 @@ def score_inputs(
                                 stop = True
 
                 try:
-                    for rec in score_source(src, detector, options, make_reference(), markers, role,
+                    for rec in score_source(src, detector, options, make_reference(src.info.path), markers, role,
                                             done.get((src.info.path, role)), on_frame):
                         recs.append({k: rec.get(k) for k in SUMMARY_KEYS})
                         frames_scored += 1
@@ -173,9 +175,24 @@ def score_inputs(
         import cv2
 
         cv2.destroyAllWindows()
+    result = finish_run(out, cfg, options, summaries, per_video, fps_of, warnings, failed, frames_scored,
+                        time.perf_counter() - t0, interrupted, meta)
+    if interrupted:
+        raise KeyboardInterrupt
+    return result
+
+
+def finish_run(out: Path, cfg: RunConfig, options: ScoreOptions, summaries: list[dict],
+               per_video: dict[tuple[str, str], list[dict]], fps_of: dict[str, float], warnings: list[str],
+               failed: list[dict], frames_scored: int, seconds: float, interrupted: bool = False,
+               meta: dict | None = None) -> dict:
+    """Pool, compare with the control, write ``summary.json`` and the report; returns the
+    summary (with ``files``). ``summaries`` are :func:`summarize_video` results, ``per_video``
+    their records keyed by ``(path, role)``."""
+    keys = [threshold_key(t) for t in options.all_thresholds()]
+    conf_key = threshold_key(options.conf)
     if not summaries:
         raise PatchkitError("no input could be scored: " + "; ".join(f["error"] for f in failed))
-    seconds = time.perf_counter() - t0
     result = {
         **(meta or {}),
         "thresholds": keys,
@@ -183,7 +200,7 @@ def score_inputs(
         "videos": [],
         "asr_vs_control": {},
         "asr_vs_control_ci95": {},
-        "frames_jsonl": str(jsonl),
+        "frames_jsonl": str(out / "frames.jsonl"),
         "interrupted": interrupted,
         "frames_scored": frames_scored,
         "seconds": round(seconds, 3),
@@ -191,19 +208,22 @@ def score_inputs(
         "warnings": warnings,
         "failed": failed,
     }
+    fps = max((fps_of.get(s["path"], 0.0) for s in summaries), default=0.0)
+    pools = {}
+    for role in ("test", "control"):  # every video of a role as one (rates over all their frames)
+        group = [s for s in summaries if s["role"] == role]
+        if group:
+            pools[role] = pooled(group, [per_video[(s["path"], role)] for s in group], keys, conf_key, fps,
+                                 cfg.bootstrap)
+    result["pooled"] = {role: {k: v for k, v in strip_private(p).items() if k not in ("path", "role")}
+                        | {"videos": sum(s["role"] == role for s in summaries)} for role, p in pools.items()}
     tests = [s for s in summaries if s["role"] == "test"]
-    controls = [s for s in summaries if s["role"] == "control"]
-    if tests and controls:
-        fps = max((fps_of.get(s["path"], 0.0) for s in summaries), default=0.0)
-        pt = pooled(tests, [per_video[(s["path"], "test")] for s in tests], keys, conf_key, fps, cfg.bootstrap)
-        pc = pooled(controls, [per_video[(s["path"], "control")] for s in controls], keys, conf_key, fps,
-                    cfg.bootstrap)
+    if "test" in pools and "control" in pools:
+        pt, pc = pools["test"], pools["control"]
         result["asr_vs_control"], result["asr_vs_control_ci95"] = asr_vs_control(pt, pc, keys)
         for s in tests:
             s["asr_vs_control"], s["asr_vs_control_ci95"] = asr_vs_control(s, pc, keys)
     result["videos"] = [strip_private(s) for s in summaries]
     atomic_write_json(out / "summary.json", result)
     result["files"] = write_report(out, result, per_video, options.conf, conf_key, plots=cfg.plots)
-    if interrupted:
-        raise KeyboardInterrupt
     return result

@@ -36,7 +36,7 @@ DEFAULT_THRESHOLDS: tuple[float, ...] = (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9)
 class Reference(Protocol):
     name: str
 
-    def __call__(self, dets: Detections, markers): ...
+    def __call__(self, dets: Detections, markers, index: int = 0): ...
 
 
 @dataclass
@@ -239,7 +239,7 @@ def _records(batches, mdet, markers, options, reference, path, role, keys, thres
                     camera = (CameraModel.from_focal(w, h, options.focal_px) if options.focal_px
                               else CameraModel.from_hfov(w, h, options.hfov_deg))
                 pose = estimate_pose(obs, markers, camera)
-            state = reference(d, obs)
+            state = reference(d, obs, fr.index)
             boxes = torch.cat([d.xyxy.float(), d.conf.float()[:, None], d.cls.float()[:, None]], 1)
             record = {
                 "video": path,

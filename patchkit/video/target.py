@@ -1,6 +1,6 @@
 """Which person wears the patch, frame by frame.
 
-Three references, as the user chooses:
+Four references, as the user chooses:
 
 * :class:`MarkerReference`: the person box (of the target class, at any scored confidence) that
   contains the ArUco markers printed around the patch. A frame without markers has no target in
@@ -10,14 +10,20 @@ Three references, as the user chooses:
 * :class:`BoxReference`: a box in the first frame, followed by associating it frame to frame with
   the detection of highest IoU. While the person is undetected the last box is kept (the camera
   and the person are assumed to move little), so a hidden person still counts as in view.
+* :class:`KnownBoxesReference`: the target's true box in every frame is known (rendered or
+  annotated video, e.g. the JSON that ``patchkit toyworld video`` writes beside its MP4); the
+  target is detected when a detection overlaps the true box with IoU >= 0.5.
 
-Each returns a :class:`TargetState` per frame: whether the target is in view, its box, and its
+Each is called with the frame's detections, its markers and the frame index, and returns a
+:class:`TargetState` per frame: whether the target is in view, its box, and its
 confidence (0 when no detection covers it). "Detected at threshold t" is ``conf >= t``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -61,7 +67,7 @@ class MarkerReference:
         self.min_inside = min_inside
         self.margin = margin
 
-    def __call__(self, dets: Detections, markers: MarkerObservation | None) -> TargetState:
+    def __call__(self, dets: Detections, markers: MarkerObservation | None, index: int = 0) -> TargetState:
         if markers is None or len(markers) == 0:
             return TargetState(False, None, 0.0)
         boxes, conf = _boxes_conf(dets)
@@ -86,7 +92,7 @@ class EveryPersonReference:
 
     name = "every"
 
-    def __call__(self, dets: Detections, markers: MarkerObservation | None = None) -> TargetState:
+    def __call__(self, dets: Detections, markers: MarkerObservation | None = None, index: int = 0) -> TargetState:
         boxes, conf = _boxes_conf(dets)
         if len(conf) == 0:
             return TargetState(True, None, 0.0)
@@ -109,7 +115,7 @@ class BoxReference:
         self.box = np.asarray(box, dtype=np.float64)
         self.min_iou = min_iou
 
-    def __call__(self, dets: Detections, markers: MarkerObservation | None = None) -> TargetState:
+    def __call__(self, dets: Detections, markers: MarkerObservation | None = None, index: int = 0) -> TargetState:
         boxes, conf = _boxes_conf(dets)
         if len(boxes):
             iou = box_iou_numpy(self.box[None], boxes)[0]
@@ -119,6 +125,84 @@ class BoxReference:
                 self.box = boxes[k].copy()
                 return TargetState(True, boxes[k].tolist(), float(conf[k]))
         return TargetState(True, self.box.tolist(), 0.0)
+
+
+class KnownBoxesReference:
+    """The target's true box is known in every frame (pixels, xyxy; ``None`` or an empty box: not
+    in view). Its confidence is the highest among detections with IoU >= ``min_iou`` with it.
+
+    Args:
+        boxes: one true box per frame index.
+        min_iou: the detection-to-truth IoU that counts as detecting the target (0.5, as AP50).
+    """
+
+    name = "boxes"
+
+    def __init__(self, boxes: Sequence[Sequence[float] | None], min_iou: float = 0.5) -> None:
+        self.boxes = [None if b is None or not (b[2] > b[0] and b[3] > b[1]) else np.asarray(b, np.float64)
+                      for b in boxes]
+        self.min_iou = min_iou
+
+    @classmethod
+    def from_json(cls, path: str | Path, min_iou: float = 0.5) -> "KnownBoxesReference":
+        """Read ``{"frames": [{"index": i, "person_box": [x1, y1, x2, y2]}, ...]}`` (the file
+        ``patchkit toyworld video`` writes beside its MP4); a clear error for anything else."""
+        import json
+
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            frames = data["frames"]
+            n = max(int(f["index"]) for f in frames) + 1 if frames else 0
+            boxes: list = [None] * n
+            for f in frames:
+                b = f.get("person_box")
+                boxes[int(f["index"])] = None if b is None else [float(v) for v in b][:4]
+        except FileNotFoundError as exc:
+            raise PatchkitError("no per-frame boxes file (--reference boxes reads VIDEO.json beside each video)",
+                                path) from exc
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise PatchkitError(f"not a per-frame boxes file ({{'frames': [{{'index', 'person_box'}}]}}): {exc}",
+                                path) from exc
+        return cls(boxes, min_iou)
+
+    def __call__(self, dets: Detections, markers: MarkerObservation | None = None, index: int = 0) -> TargetState:
+        truth = self.boxes[index] if 0 <= index < len(self.boxes) else None
+        if truth is None:
+            return TargetState(False, None, 0.0)
+        boxes, conf = _boxes_conf(dets)
+        if len(boxes):
+            ok = box_iou_numpy(truth[None], boxes)[0] >= self.min_iou
+            if ok.any():
+                k = int(np.flatnonzero(ok)[np.argmax(conf[ok])])
+                return TargetState(True, boxes[k].tolist(), float(conf[k]))
+        return TargetState(True, truth.tolist(), 0.0)
+
+
+@dataclass(frozen=True)
+class ReferenceFactory:
+    """A fresh reference for each input path (picklable, so worker processes can use it).
+
+    Attributes:
+        kind: ``markers`` | ``every`` | ``box`` (needs ``box``) | ``boxes`` (reads ``VIDEO.json``
+            beside each video, see :meth:`KnownBoxesReference.from_json`).
+        box: the first-frame box for ``box``, pixels xyxy.
+    """
+
+    kind: str = "markers"
+    box: tuple[float, float, float, float] | None = None
+
+    def __call__(self, path: str):
+        if self.kind == "markers":
+            return MarkerReference()
+        if self.kind == "every":
+            return EveryPersonReference()
+        if self.kind == "box":
+            if self.box is None:
+                raise PatchkitError("--reference box needs --box X1,Y1,X2,Y2 (the target in the first frame)")
+            return BoxReference(self.box)
+        if self.kind == "boxes":
+            return KnownBoxesReference.from_json(Path(path).with_suffix(".json"))
+        raise PatchkitError(f"unknown reference {self.kind!r} (markers, every, box or boxes)")
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:

@@ -79,3 +79,20 @@ def test_video_command(tmp_path):
     assert main(["toyworld", "video", "--out", str(tmp_path), "--frames", "3", "--seed", "1"]) == 0
     js = json.loads((tmp_path / "walk.json").read_text())
     assert len(js["frames"]) == 3 and (tmp_path / "walk.mp4").stat().st_size > 0
+
+
+def test_score_a_rendered_walk_against_its_true_boxes(tmp_path, capsys):
+    """``toyworld video`` writes walk.json beside walk.mp4; ``score --reference boxes`` reads it."""
+    assert main(["toyworld", "video", "--out", str(tmp_path), "--frames", "8", "--seed", "2"]) == 0
+    out = tmp_path / "score"
+    args = ["score", str(tmp_path / "walk.mp4"), "--detector", "toy", "--imgsz", "320", "--reference", "boxes",
+            "--out", str(out), "--json", str(tmp_path / "s.json"), "--quiet", "--no-video", "--bootstrap", "50"]
+    assert main(args) == 0
+    video = json.loads((tmp_path / "s.json").read_text())["videos"][0]
+    assert video["frames"] == 8 and video["frames_with_target"] == 8
+    assert video["detection_rate"]["0.25"] >= 0.5  # the toy detector finds the walker (random-noise print)
+    (tmp_path / "walk.json").unlink()
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "walk.json" in err[0] and "per-frame boxes" in err[0]

@@ -93,7 +93,7 @@ def test_score_synthetic_video_verdicts_and_pose(tmp_path, scene, color_detector
     video = tmp_path / "walk.mp4"
     n, truths = _write_plan(video, scene)
     opts = ScoreOptions(conf=0.25, thresholds=(0.1, 0.25, 0.5, 0.75), batch=3, hfov_deg=hfov)
-    result = score_inputs([str(video)], color_detector(), opts, MarkerReference, board.spec,
+    result = score_inputs([str(video)], color_detector(), opts, lambda _: MarkerReference(), board.spec,
                           config=RunConfig(out_dir=tmp_path / "out", progress=False,
                                            bootstrap=BootstrapConfig(resamples=200)))
     recs = {r["frame"]: r for r in read_jsonl(tmp_path / "out" / "frames.jsonl")}
@@ -138,7 +138,7 @@ def test_control_asr_and_resolution_warning(tmp_path, scene, color_detector):
     small = [np.ascontiguousarray(render_frame(0, 0.7, {"distance": 0.7}, None)[0][::2, ::2]) for _ in range(3)]
     write_video(tmp_path / "control_small.mp4", small, fps=10.0)
     opts = ScoreOptions(conf=0.25, thresholds=(0.25,), batch=4, hfov_deg=hfov)
-    result = score_inputs([str(tmp_path / "patch.mp4")], color_detector(), opts, MarkerReference, board.spec,
+    result = score_inputs([str(tmp_path / "patch.mp4")], color_detector(), opts, lambda _: MarkerReference(), board.spec,
                           control=[str(tmp_path / "control.mp4"), str(tmp_path / "control_small.mp4")],
                           config=RunConfig(out_dir=tmp_path / "out", progress=False, annotate=False, plots=False,
                                            bootstrap=BootstrapConfig(resamples=200)))
@@ -158,7 +158,7 @@ def test_interrupt_keeps_flushed_frames_and_resume_finishes(tmp_path, scene, col
     opts = ScoreOptions(conf=0.25, thresholds=(0.25,), batch=2, hfov_deg=hfov)
     cfg = RunConfig(out_dir=tmp_path / "out", progress=False, annotate=False, plots=False, bootstrap=BootstrapConfig(resamples=50))
     with pytest.raises(KeyboardInterrupt):
-        score_inputs([str(video)], color_detector(interrupt_after=3), opts, MarkerReference, board.spec, config=cfg)
+        score_inputs([str(video)], color_detector(interrupt_after=3), opts, lambda _: MarkerReference(), board.spec, config=cfg)
     lines = (tmp_path / "out" / "frames.jsonl").read_text().splitlines()
     assert len(lines) == 6  # three batches of two were scored and flushed
     assert [json.loads(x)["frame"] for x in lines] == list(range(6))
@@ -169,7 +169,7 @@ def test_interrupt_keeps_flushed_frames_and_resume_finishes(tmp_path, scene, col
         f.write('{"video": "x", "fra')
     cfg.resume = True
     det = color_detector()
-    result = score_inputs([str(video)], det, opts, MarkerReference, board.spec, config=cfg)
+    result = score_inputs([str(video)], det, opts, lambda _: MarkerReference(), board.spec, config=cfg)
     assert det.calls == 2  # only frames 6..9 were run through the detector
     v = result["videos"][0]
     assert v["frames"] == 10 and v["detection_rate"]["0.25"] == 0.5
@@ -198,7 +198,7 @@ def test_bad_inputs_are_named_and_good_ones_scored(tmp_path, scene, color_detect
     opts = ScoreOptions(conf=0.25, thresholds=(0.25,), batch=4, hfov_deg=hfov)
     inputs = [str(p) for p in (tmp_path / "empty.mp4", tmp_path / "garbage.mp4", tmp_path / "missing.mp4",
                                good, avi, photos)]
-    result = score_inputs(inputs, color_detector(), opts, MarkerReference, board.spec,
+    result = score_inputs(inputs, color_detector(), opts, lambda _: MarkerReference(), board.spec,
                           config=RunConfig(out_dir=tmp_path / "out", progress=False, plots=False,
                                            bootstrap=BootstrapConfig(resamples=50)))
     failed = {f["path"].split("/")[-1]: f["error"] for f in result["failed"]}

@@ -1,4 +1,4 @@
-"""Which box is the patched person: markers, every person, a tracked first-frame box."""
+"""Which box is the patched person: markers, every person, a tracked first-frame box, known boxes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from patchkit.detections import Detections
 from patchkit.errors import PatchkitError
 from patchkit.video.markers import MarkerObservation
-from patchkit.video.target import BoxReference, EveryPersonReference, MarkerReference, parse_box
+from patchkit.video.target import BoxReference, EveryPersonReference, KnownBoxesReference, MarkerReference, parse_box
 
 
 def dets(boxes, confs):
@@ -47,3 +47,33 @@ def test_every_person_and_box_tracking():
         parse_box("1,2,3")
     with pytest.raises(PatchkitError):
         BoxReference((10, 10, 5, 20))
+
+
+def test_known_boxes_reference_matches_the_true_box_of_each_frame():
+    ref = KnownBoxesReference([[100, 100, 150, 220], None, [10, 10, 60, 130]])
+    both = dets([[102, 98, 151, 225], [12, 10, 58, 128]], [0.4, 0.9])
+    st = ref(both, None, 0)  # frame 0: only the first detection overlaps the truth
+    assert st.present and st.conf == pytest.approx(0.4) and st.box[0] == pytest.approx(102)
+    assert ref(both, None, 2).conf == pytest.approx(0.9)
+    assert ref(both, None, 1).present is False  # no truth: not in view, never a success
+    assert ref(both, None, 7).present is False  # past the end of the file
+    shifted = dets([[130, 100, 180, 220]], [0.95])  # IoU 0.25 with the truth: a miss
+    st = ref(shifted, None, 0)
+    assert st.present and st.conf == 0.0 and st.box == [100.0, 100.0, 150.0, 220.0]
+
+
+def test_known_boxes_reference_reads_the_toyworld_json_and_names_bad_files(tmp_path):
+    import json
+
+    good = tmp_path / "walk.json"
+    good.write_text(json.dumps({"frames": [{"index": 1, "person_box": [0, 0, 10, 20]},
+                                           {"index": 0, "person_box": [5, 5, 15, 25]}]}))
+    ref = KnownBoxesReference.from_json(good)
+    assert ref(dets([[5, 5, 15, 25]], [0.7]), None, 0).conf == pytest.approx(0.7)
+    assert ref(dets([[5, 5, 15, 25]], [0.7]), None, 1).conf == 0.0
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"boxes": []}')
+    for path, words in ((bad, "not a per-frame boxes file"), (tmp_path / "missing.json", "no per-frame boxes file")):
+        with pytest.raises(PatchkitError) as exc:
+            KnownBoxesReference.from_json(path)
+        assert words in str(exc.value) and path.name in str(exc.value)
