@@ -24,6 +24,10 @@ class DetectorConfig:
         channels_last: channels-last memory format for speed.
         compile: wrap the detector's forward in ``torch.compile`` (first steps are slow).
         weight: weight of this detector's loss in an ensemble.
+        device: where this detector runs (``cuda:1``...); empty: ``run.device``, except that an
+            ensemble trained on ``cuda`` in one process with several GPUs is spread over them
+            (detector ``k`` on ``cuda:k % n_gpus``). The adversarial batch is copied to it and its
+            loss back; gradients flow across devices.
     """
 
     weights: str = ""
@@ -32,6 +36,7 @@ class DetectorConfig:
     channels_last: bool = True
     compile: bool = False
     weight: float = 1.0
+    device: str = ""
 
     def validate(self) -> None:
         if not self.weights:

@@ -85,9 +85,12 @@ class Trainer:
         self.device = resolve_device(cfg.run.device)
         self.dist = DistContext.from_env(self.device)
         self.run_dir = Path(run_dir or cfg.run.out)
+        dcfgs = [cfg.detector, *cfg.ensemble]
+        self.det_devices = [self._detector_device(k, d) for k, d in enumerate(dcfgs)]
         if detector is None:
-            detector = self._build_detector(cfg.detector)
-        self.detectors = [detector.to(self.device)] + [self._build_detector(d) for d in cfg.ensemble]
+            detector = self._build_detector(cfg.detector, self.det_devices[0])
+        self.detectors = [detector.to(self.det_devices[0])] + [
+            self._build_detector(d, dev) for d, dev in zip(cfg.ensemble, self.det_devices[1:])]
         self.det_weights = [cfg.detector.weight] + [d.weight for d in cfg.ensemble]
         self.detector = self.detectors[0]
         self.scene = scene if scene is not None else load_scene(cfg.scene, cfg.detector.imgsz, self.detector)
@@ -129,10 +132,20 @@ class Trainer:
         ]
         self.callbacks: list[Callback] = (writers if self.dist.is_main else []) + list(callbacks or [])
 
-    def _build_detector(self, dcfg: DetectorConfig):
+    def _detector_device(self, k: int, dcfg: DetectorConfig) -> torch.device:
+        """``dcfg.device``, else ``run.device``; an ensemble on ``cuda`` in a single process with
+        several GPUs is spread over them."""
+        if dcfg.device:
+            return resolve_device(dcfg.device)
+        n_gpus = torch.cuda.device_count() if self.device.type == "cuda" else 0
+        if self.cfg.ensemble and n_gpus > 1 and self.dist.world == 1 and self.device.index in (None, 0):
+            return torch.device("cuda", k % n_gpus)
+        return self.device
+
+    def _build_detector(self, dcfg: DetectorConfig, device: torch.device):
         if dcfg.imgsz != self.cfg.detector.imgsz:
             raise PatchkitError(f"ensemble detector {dcfg.weights}: imgsz must equal detector.imgsz ({self.cfg.detector.imgsz})")
-        return create_detector(dcfg.weights, imgsz=dcfg.imgsz, letterbox="square", device=self.device)
+        return create_detector(dcfg.weights, imgsz=dcfg.imgsz, letterbox="square", device=device)
 
     # -- pieces -------------------------------------------------------------------------------
     def _make_scheduler(self):
@@ -191,7 +204,7 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
     def _raw(self, k: int, adv: Tensor) -> RawOutput:
         """Detector ``k`` on ``adv`` (autocast when ``run.amp`` asks); outputs in fp32."""
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+        with torch.autocast(self.det_devices[k].type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             raw = self._forwards[k](adv)
         if self.amp_dtype is None:
             return raw
@@ -219,8 +232,9 @@ class Trainer:
                           inplace=not images.requires_grad)
         det = adv.new_zeros(())
         for k, weight in enumerate(self.det_weights):
-            raw = self._raw(k, adv)
-            det = det + weight * self.objective.detection(raw).sum()
+            dev = self.det_devices[k]
+            raw = self._raw(k, adv if dev == adv.device else adv.to(dev, non_blocking=True))
+            det = det + weight * self.objective.detection(raw).sum().to(det.device)
             if k == 0:
                 first = raw
         det = det / (n_global or images.shape[0])
