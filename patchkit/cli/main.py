@@ -14,7 +14,7 @@ import sys
 from patchkit.errors import PatchkitError
 
 # Sub-command modules, in --help order. A module that fails to import is a bug, not bad input.
-SUBCOMMANDS = ["detect", "train", "score", "evaluate", "chart", "calibrate", "preview", "export", "toyworld"]
+SUBCOMMANDS = ["demo", "detect", "train", "score", "evaluate", "chart", "calibrate", "preview", "export", "toyworld"]
 
 
 def build_parser() -> argparse.ArgumentParser:

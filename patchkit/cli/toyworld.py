@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--data", type=Path, help="an existing toy-world dataset folder (default: generate OUT/data)")
     _dataset_options(t, n_train=1000, n_val=32, n_test=300)
     t.add_argument("--model", type=Path, help="model YAML (default scenes/toyworld/toy_detector.yaml)")
-    t.add_argument("--epochs", type=int, default=12)
+    t.add_argument("--epochs", type=int, default=40, help="training epochs (default 40, as the shipped detector)")
     t.add_argument("--imgsz", type=int, default=320)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--export", type=Path, help="also copy the weights (and .json) here, e.g. patchkit/data/toy_detector.pt")
@@ -111,7 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
     import json
 
     from patchkit.io import atomic_write_json
-    from patchkit.scenes.toyworld.dataset import generate_dataset
+    from patchkit.scenes.toyworld.dataset import generate_dataset, same_dataset
     from patchkit.scenes.toyworld.detector_training import (
         REPO_MODEL_YAML, Stopwatch, TrainSettings, evaluate_detector, export_toy_weights, finished_training,
         load_split, model_yaml_text, train_detector, training_seconds,
@@ -133,9 +133,8 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         data_root = out / "data"
         cfg = _config(args)
-        wanted = {"seed": args.seed, "images": {"train": args.n_train, "val": args.n_val, "test": args.n_test},
-                  "generator": to_dict(cfg)}
-        if _same_dataset(data_root, wanted):  # deterministic: an identical earlier generation is reused
+        if same_dataset(data_root, args.n_train, args.n_val, args.n_test, args.seed, cfg):
+            # deterministic: an identical earlier generation is reused
             seconds["generate_reused"] = True
         else:
             clock = Stopwatch()
@@ -204,20 +203,6 @@ def run_train(args: argparse.Namespace) -> int:
           f"images at imgsz {args.imgsz}; trained in {seconds['train']:.0f} s; weights {weights}"
           + (f" (copied to {args.export})" if args.export else ""))
     return 0
-
-
-def _same_dataset(root: Path, wanted: dict) -> bool:
-    """Whether ``root`` holds a complete dataset generated with the same seed, counts and settings."""
-    import json
-
-    info = root / "toyworld.json"
-    if not (root / "data.yaml").is_file() or not info.is_file():
-        return False
-    try:
-        have = json.loads(info.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return all(have.get(k) == v for k, v in wanted.items())
 
 
 def _ultralytics_threads() -> int:

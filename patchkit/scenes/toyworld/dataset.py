@@ -80,6 +80,24 @@ class DatasetInfo:
     boxes: dict[str, int]
 
 
+def same_dataset(root: str | Path, n_train: int, n_val: int, n_test: int, seed: int,
+                 cfg: ToyWorldConfig | None = None) -> bool:
+    """Whether ``root`` holds a complete dataset that :func:`generate_dataset` wrote with these
+    counts, seed and settings (generation is deterministic, so it can be reused as is)."""
+    import json
+
+    info = Path(root) / "toyworld.json"
+    if not (Path(root) / "data.yaml").is_file() or not info.is_file():
+        return False
+    try:
+        have = json.loads(info.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    wanted = {"seed": seed, "images": {"train": n_train, "val": n_val, "test": n_test},
+              "generator": to_dict(cfg or ToyWorldConfig())}
+    return all(have.get(k) == v for k, v in wanted.items())
+
+
 def generate_dataset(
     out: str | Path,
     n_train: int = 1000,
@@ -136,3 +154,4 @@ def generate_dataset(
     data["names"] = names
     atomic_write_text(root / "data.yaml", "# ultralytics dataset: toy world (patchkit toyworld generate)\n" + yaml.safe_dump(data, sort_keys=False))
     return DatasetInfo(root, root / "data.yaml", root / "scene.yaml", counts, boxes)
+

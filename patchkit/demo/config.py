@@ -1,0 +1,123 @@
+"""The demo's config: one dataclass tree, shared by ``patchkit demo`` (``key=value`` overrides)
+and the Python API (:func:`patchkit.demo.run_demo`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class WorldConfig:
+    """The toy-world images the patch is trained and evaluated on.
+
+    Attributes:
+        seed: generator seed; the default 1 is a world the toy detector never saw (it was
+            trained on seed 0).
+        n_train: images the patch is trained on.
+        n_test: unseen images for the digital evaluation.
+        persons: pedestrians per image (range): few, as in the walking videos.
+        person_height: pedestrian height range in image pixels (images are 320-416 px): people
+            near enough for a shirt print to matter, as in the walking videos.
+    """
+
+    seed: int = 1
+    n_train: int = 192
+    n_test: int = 64
+    persons: list[int] = field(default_factory=lambda: [1, 2])
+    person_height: list[float] = field(default_factory=lambda: [64.0, 360.0])
+
+
+@dataclass
+class AttackConfig:
+    """Patch training (see :class:`patchkit.engine.config.TrainConfig` for the full schema).
+
+    Attributes:
+        epochs: passes over the training images.
+        batch_size: images per step.
+        lr: Adam learning rate (patch pixels are in [0, 1]).
+        patch_px: side of the digital patch in pixels.
+        eot: use the default expectation-over-transformation pipeline (geometry, light, camera).
+    """
+
+    epochs: int = 40
+    batch_size: int = 8
+    lr: float = 0.05
+    patch_px: int = 96
+    eot: bool = True
+
+
+@dataclass
+class FilmConfig:
+    """The simulated print and film.
+
+    Attributes:
+        walks: walking sequences per condition (trained patch, random control), one seed each.
+        frames: frames per walk (12 frames/s).
+        print_width_mm: printed patch width; exported as a PDF at that physical size (one A4
+            page with markers up to about 170 mm, tiled pages above).
+        dpi: print resolution of the PDF.
+        shirt: printed width as a fraction of the walker's shoulder width (1.2 covers the chest,
+            about 0.18 x the box diagonal as in the literature; 1.6, the default, a print a little
+            wider than the torso, 0.24 x the diagonal).
+    """
+
+    walks: int = 3
+    frames: int = 48
+    print_width_mm: float = 160.0
+    dpi: float = 300.0
+    shirt: float = 1.6
+
+
+@dataclass
+class DemoConfig:
+    """The whole offline demo.
+
+    Attributes:
+        out: report folder (``summary.json``, ``report.md``, patch, PDF, videos, plots).
+        detector: weights or registered name; ``toy`` is the detector shipped with patchkit.
+        imgsz: detector input side in pixels.
+        printer: simulated printer set-up (``sim-halftone`` or ``sim-gamut``): its calibrated
+            profile in ``printers/`` is used in training, its simulated printer and camera in
+            the film.
+        conf: detection threshold for the headline rates, in [0, 1].
+        device: ``cpu`` | ``cuda`` | ``cuda:N`` | ``auto``.
+        progress: show progress bars.
+    """
+
+    out: str = "runs/demo"
+    detector: str = "toy"
+    imgsz: int = 320
+    printer: str = "sim-halftone"
+    conf: float = 0.25
+    device: str = "cpu"
+    progress: bool = True
+    world: WorldConfig = field(default_factory=WorldConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    film: FilmConfig = field(default_factory=FilmConfig)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the key for an out-of-range value."""
+        checks = {
+            "imgsz": self.imgsz >= 32, "conf": 0.0 <= self.conf <= 1.0,
+            "world.n_train": self.world.n_train >= 1, "world.n_test": self.world.n_test >= 1,
+            "world.persons": len(self.world.persons) == 2 and 1 <= self.world.persons[0] <= self.world.persons[1],
+            "world.person_height": len(self.world.person_height) == 2 and 0 < self.world.person_height[0] <= self.world.person_height[1],
+            "attack.epochs": self.attack.epochs >= 1, "attack.batch_size": self.attack.batch_size >= 1,
+            "attack.lr": self.attack.lr > 0, "attack.patch_px": self.attack.patch_px >= 8,
+            "film.walks": self.film.walks >= 1, "film.frames": self.film.frames >= 2,
+            "film.print_width_mm": self.film.print_width_mm > 0, "film.shirt": self.film.shirt > 0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                value = self
+                for part in key.split("."):
+                    value = getattr(value, part)
+                raise ValueError(f"demo config: {key}={value} is out of range")
+
+
+# ``patchkit demo --quick``: the same steps at a fraction of the cost (tests, a first look).
+QUICK: dict = {
+    "world": {"n_train": 64, "n_test": 32},
+    "attack": {"epochs": 16},
+    "film": {"walks": 1, "frames": 24, "dpi": 150.0},
+}
