@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from patchkit.cli.common import add_device_option, float_list, resolve_device
 from patchkit.errors import PatchkitError, suggest

@@ -233,10 +233,10 @@ def report_markdown(s: dict, images: list[tuple[str, str]]) -> str:
         "",
         f"- `{f['patch']}`: the digital patch; `{f['print_pdf']}`: print-ready PDF at "
         f"{s['config']['film']['print_width_mm']:g} mm with ArUco markers (`{f['control_pdf']}`: the control).",
-        f"- `film/`: the filmed walks (MP4) with the walker's true box per frame (JSON beside each).",
-        f"- `score/`: per-frame records (`frames.jsonl`), annotated videos, `summary.json`, `report.md`.",
-        f"- `eval/`: digital metrics (`evaluation.json`, CSV, PR and ASR plots).",
-        f"- `train/`: the training run (`patch.png`, `checkpoint.pt`, `log.jsonl`, `config.yaml`).",
+        "- `film/`: the filmed walks (MP4) with the walker's true box per frame (JSON beside each).",
+        "- `score/`: per-frame records (`frames.jsonl`), annotated videos, `summary.json`, `report.md`.",
+        "- `eval/`: digital metrics (`evaluation.json`, CSV, PR and ASR plots).",
+        "- `train/`: the training run (`patch.png`, `checkpoint.pt`, `log.jsonl`, `config.yaml`).",
         "- `config.yaml`: the demo config; `patchkit demo --out DIR key=value ...` reruns it.",
         "",
     ]

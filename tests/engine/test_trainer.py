@@ -1,7 +1,6 @@
 """Training loop mechanics on a random-weight YAML detector (no files needed)."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
