@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. attack.epochs=60")
     p.add_argument("--out", help="report folder (default runs/demo)")
     p.add_argument("--config", help="a demo config YAML (fields of patchkit.demo.DemoConfig)")
-    p.add_argument("--quick", action="store_true", help="a shortened run (about a third of the time)")
+    p.add_argument("--quick", action="store_true", help="a shortened run (about a quarter of the time)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_device_option(p)
     p.set_defaults(func=run, device=None)
