@@ -59,8 +59,9 @@ def walk_placement(shirt: float, seed: int = 0, frames: int = 16) -> PlacementCo
 
 def print_to_pdf(patch: np.ndarray, cfg: FilmConfig, profile: PrinterProfile | None, path: Path) -> np.ndarray:
     """Export ``patch`` (``(h, w, 3)`` uint8) as a print-ready PDF at ``cfg.print_width_mm``: one
-    A4 page with ArUco markers, or tiled pages when that does not fit; returns the raster the PDF holds, reduced to
-    ``PRINT_SUPERSAMPLE`` pixels per patch pixel (area average) for the simulated printer."""
+    A4 page with ArUco markers, or tiled pages when that does not fit. Returns the raster the PDF
+    holds, reduced to ``PRINT_SUPERSAMPLE`` pixels per patch pixel (area average), for the
+    simulated printer."""
     try:
         export = export_patch(patch, cfg.print_width_mm, dpi=cfg.dpi, markers=True, profile=profile, source=str(path))
     except PatchkitError:  # too large for one page with its marks: tiled over several pages
@@ -79,8 +80,9 @@ def film(patch: np.ndarray, name: str, cfg: FilmConfig, printer: str, profile: P
     out.mkdir(parents=True, exist_ok=True)
     raster = print_to_pdf(patch, cfg, profile, out / f"{name}.pdf")
     setup = preset(printer)
+    camera = setup.camera()
     # the preset's optics at video resolution: its blur (px) was set for photos 1280 px on the long side
-    camera = replace(setup.camera(), blur_sigma=setup.camera().blur_sigma * VIDEO_SIZE[0] / PRESET_PHOTO_WIDTH)
+    camera = replace(camera, blur_sigma=camera.blur_sigma * VIDEO_SIZE[0] / PRESET_PHOTO_WIDTH)
     look = printed_appearance(setup.printer(), camera)(raster)  # the print as the camera sees it, [0, 1]
     videos = []
     for i in range(cfg.walks):
