@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--data", type=Path, help="an existing toy-world dataset folder (default: generate OUT/data)")
     _dataset_options(t, n_train=1000, n_val=32, n_test=300)
     t.add_argument("--model", type=Path, help="model YAML (default scenes/toyworld/toy_detector.yaml)")
-    t.add_argument("--epochs", type=int, default=40, help="training epochs (default 40, as the shipped detector)")
+    t.add_argument("--epochs", type=int, default=60, help="training epochs (default 60, as the shipped detector)")
     t.add_argument("--imgsz", type=int, default=320)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--export", type=Path, help="also copy the weights (and .json) here, e.g. patchkit/data/toy_detector.pt")

@@ -39,7 +39,7 @@ class TrainSettings:
     (about 0.5 GB for 1000 images), which saves the JPEG decoding of every mosaic.
     """
 
-    epochs: int = 40
+    epochs: int = 60
     imgsz: int = 320
     batch: int = 16
     seed: int = 0
