@@ -1,6 +1,7 @@
 """Training-step speed vs the bare detector, measured in the same run.
 
     python benchmarks/train_step.py [--json FILE] [--repeats 5] [--sizes 416 640] [--batch 8]
+    python benchmarks/train_step.py --device cuda --models yolov8n.yaml yolo11n.yaml --sizes 640 --batch 32 --amp off bf16
 
 For each model and size: images/s of a full training step (EOT + compositing + detector
 forward + backward + Adam) and of the bare detector forward+backward w.r.t. the input on the same
@@ -9,7 +10,8 @@ Medians over repeats; the two are interleaved so machine noise hits both alike. 
 official yolov5n (from ../shared, skipped when absent) and yolov8n built from its YAML (random
 weights: speed does not depend on the weights). 3 boxes per image, patch 300 x 300.
 A model written ``a.yaml+b.yaml`` is an ensemble: one step attacks both, and the bare baseline
-is both detectors' forward+backward on the same batch.
+is both detectors' forward+backward on the same batch. ``--amp`` gives one row per autocast mode
+(the bare baseline runs under the same autocast); on CUDA each timing ends with a synchronize.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def synthetic_scene(n: int, imgsz: int, boxes_per_image: int = 3, seed: int = 0)
     return Scene.from_canvases(images, boxes)
 
 
-def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int) -> dict:
+def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int, device: str = "cpu",
+          amp: str = "off") -> dict:
     torch.set_num_threads(threads)
     members = weights.split("+")
     cfg = from_dict(
@@ -58,26 +61,30 @@ def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int) -> d
             "detector": {"weights": members[0], "imgsz": imgsz},
             "ensemble": [{"weights": w, "imgsz": imgsz} for w in members[1:]],
             "optim": {"batch_size": batch, "epochs": 1},
-            "run": {"progress": False, "out": "/tmp/patchkit_bench"},
+            "run": {"progress": False, "out": "/tmp/patchkit_bench", "device": device, "amp": amp},
             "patch": {"size": 300},
         },
     )
-    detector = create_detector(members[0], imgsz=imgsz, letterbox="square")
+    detector = create_detector(members[0], imgsz=imgsz, letterbox="square", device=device)
     torch.set_num_threads(threads)  # ultralytics may have changed it
     scene = synthetic_scene(batch, imgsz)
     trainer = Trainer(cfg, detector=detector, scene=scene)
     torch.set_num_threads(threads)
     indices = torch.arange(batch)
-    images, boxes, batch_idx = scene.batch(indices)
-    gen = torch.Generator().manual_seed(0)
+    dev = trainer.device
+    images, boxes, batch_idx = (t.to(dev) for t in scene.batch(indices))
+    gen = torch.Generator(device=dev).manual_seed(0)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def step():  # the loop's whole step: uint8 batch -> float, EOT, paste, detector, loss, Adam
-        trainer.train_step(*scene.batch(indices), gen)
+        trainer.train_step(*(t.to(dev) for t in scene.batch(indices)), gen)
+        sync()
 
-    def bare():
+    def bare():  # the detector alone, under the same autocast as the step
         x = images.contiguous(memory_format=torch.channels_last).requires_grad_(True)
-        loss = sum(trainer.objective.detection(d.forward_letterboxed(x)).mean() for d in trainer.detectors)
+        loss = sum(trainer.objective.detection(trainer._raw(k, x)).mean() for k in range(len(trainer.detectors)))
         loss.backward()
+        sync()
 
     for fn in (step, bare, step, bare):  # warm-up (allocator, caches)
         fn()
@@ -93,6 +100,8 @@ def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int) -> d
         "model": "+".join(Path(w).name for w in members),
         "imgsz": imgsz,
         "batch": batch,
+        "device": str(dev),
+        "amp": amp,
         "step_img_s": round(step_ips, 2),
         "bare_img_s": round(bare_ips, 2),
         "ratio": round(step_ips / bare_ips, 3),
@@ -107,16 +116,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[416, 640])
     ap.add_argument("--models", nargs="+", default=None, help="weights/YAMLs (default: yolov5n, yolov8n.yaml)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    ap.add_argument("--amp", nargs="+", default=["off"], help="off | bf16 | fp16 (CUDA), one row each, e.g. --amp off bf16")
     args = ap.parse_args(argv)
     models = args.models or ([str(YOLOV5N)] if YOLOV5N.is_file() else []) + ["yolov8n.yaml"]
     rows = []
-    print("| model | imgsz | batch | step img/s | bare fwd+bwd img/s | ratio |")
-    print("|---|---|---|---|---|---|")
+    print("| model | imgsz | batch | device | amp | step img/s | bare fwd+bwd img/s | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
     for weights in models:
         for imgsz in args.sizes:
-            r = bench(weights, imgsz, args.batch, args.repeats, args.threads)
-            rows.append(r)
-            print(f"| {r['model']} | {r['imgsz']} | {r['batch']} | {r['step_img_s']} | {r['bare_img_s']} | {r['ratio']} |", flush=True)
+            for amp in args.amp:
+                r = bench(weights, imgsz, args.batch, args.repeats, args.threads, args.device, amp)
+                rows.append(r)
+                print(f"| {r['model']} | {r['imgsz']} | {r['batch']} | {r['device']} | {r['amp']} | {r['step_img_s']} | "
+                      f"{r['bare_img_s']} | {r['ratio']} |", flush=True)
     if args.json:
         from patchkit.io import atomic_write_json
 
