@@ -96,7 +96,6 @@ def _marker_spec(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchkit.detectors import create_detector
     from patchkit.video.runner import RunConfig, score_inputs
     from patchkit.video.scoring import DEFAULT_THRESHOLDS, ScoreOptions
     from patchkit.video.summary import DEFAULT_ANGLE_BINS_DEG, DEFAULT_DISTANCE_BINS_M, BootstrapConfig
@@ -110,19 +109,16 @@ def run(args: argparse.Namespace) -> int:
         raise PatchkitError("--thresholds must be in [0, 1]")
     if args.batch < 1:
         raise PatchkitError("--batch must be >= 1")
-    if args.reference == "box" and not args.box:
-        raise PatchkitError("--reference box needs --box X1,Y1,X2,Y2 (the target in the first frame)")
     if args.jobs < 1:
         raise PatchkitError("--jobs must be >= 1")
-    make_reference = ReferenceFactory(args.reference, parse_box(args.box) if args.reference == "box" else None)
-    if args.reference == "boxes":  # fail before any scoring
-        for path in list(args.inputs) + list(args.control):
-            make_reference(path)
+    first_box = parse_box(args.box) if args.reference == "box" and args.box else None
+    make_reference = ReferenceFactory(args.reference, first_box)
+    for path in list(args.inputs) + list(args.control):  # a missing --box or boxes file fails before any scoring
+        make_reference(path)
     markers = _marker_spec(args)
     device = resolve_device(args.device)
-    detector = create_detector(args.detector, imgsz=args.imgsz, letterbox=args.letterbox, device=device)
-    if hasattr(detector, "optimize_for_attack"):
-        detector.optimize_for_attack()  # Conv+BN fused, channels_last: same outputs, faster
+    spec = DetectorSpec(args.detector, args.imgsz, args.letterbox, str(device))
+    detector = spec.build()  # Conv+BN fused, channels_last: same outputs, faster
     target = _target_class(args.target, getattr(detector, "names", {}) or {})
     camera_input = any(str(i).isdigit() or str(i).startswith("camera:") for i in args.inputs)
     options = ScoreOptions(
@@ -151,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
                                                      "ids": list(markers.ids) if markers.ids else None}}
     try:
         if args.jobs > 1:
-            spec = DetectorSpec(args.detector, args.imgsz, args.letterbox, str(device))
             result = score_parallel(args.inputs, spec, options, make_reference, markers, args.control, config, meta,
                                     jobs=args.jobs)
         else:

@@ -10,7 +10,7 @@ MP4 with the walker's true box per frame in a JSON beside it (for ``--reference 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -29,14 +29,6 @@ from patchkit.video.synthetic import write_video
 PRINT_SUPERSAMPLE = 4  # print raster pixels per patch pixel fed to the simulated printer
 VIDEO_SIZE = (416, 320)  # walk frames, (width, height) px
 PRESET_PHOTO_WIDTH = 1280  # long side (px) of the photos the capture presets' camera blur refers to
-
-
-@dataclass
-class Filmed:
-    """The videos of one condition: MP4 paths (true boxes in ``.json`` beside each) and its PDF."""
-
-    videos: list[Path]
-    pdf: Path
 
 
 def walk_placement(shirt: float, seed: int = 0, frames: int = 16) -> PlacementConfig:
@@ -73,10 +65,11 @@ def print_to_pdf(patch: np.ndarray, cfg: FilmConfig, profile: PrinterProfile | N
 
 
 def film(patch: np.ndarray, name: str, cfg: FilmConfig, printer: str, profile: PrinterProfile | None,
-         out: Path) -> Filmed:
+         out: Path) -> list[Path]:
     """Print ``patch`` and film ``cfg.walks`` walks wearing it (walk ``i`` uses scene seed ``i``
     for every condition, so conditions differ only in the print). Writes ``out/NAME.pdf`` (+ layout
-    JSON), ``out/walkI_NAME.mp4`` and ``out/walkI_NAME.json`` (true boxes, patch corners)."""
+    JSON), ``out/walkI_NAME.mp4`` and ``out/walkI_NAME.json`` (true boxes, patch corners); returns
+    the MP4 paths."""
     out.mkdir(parents=True, exist_ok=True)
     raster = print_to_pdf(patch, cfg, profile, out / f"{name}.pdf")
     setup = preset(printer)
@@ -92,4 +85,4 @@ def film(patch: np.ndarray, name: str, cfg: FilmConfig, printer: str, profile: P
         write_video(video, seq.frames, fps=seq.fps)
         atomic_write_json(video.with_suffix(".json"), seq.to_json())
         videos.append(video)
-    return Filmed(videos, out / f"{name}.pdf")
+    return videos

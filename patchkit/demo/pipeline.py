@@ -43,6 +43,7 @@ from patchkit.printing.profile import PrinterProfile
 from patchkit.scenes.placement import PlacementConfig
 from patchkit.scenes.toyworld.config import ToyWorldConfig
 from patchkit.scenes.toyworld.dataset import generate_dataset, same_dataset
+from patchkit.video.parallel import DetectorSpec
 from patchkit.video.runner import RunConfig, score_inputs
 from patchkit.video.scoring import DEFAULT_THRESHOLDS, ScoreOptions
 from patchkit.video.target import ReferenceFactory
@@ -166,14 +167,13 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict:
               for name, p in (("patch", tensor_to_uint8(patch)), ("control", random_patch))}
 
     steps.start("score", "score the videos (detected = a person box with IoU >= 0.5 on the walker)")
-    scorer = create_detector(cfg.detector, imgsz=cfg.imgsz, device=device)
-    scorer.optimize_for_attack()
+    scorer = DetectorSpec(cfg.detector, cfg.imgsz, device=str(device)).build()
     options = ScoreOptions(conf=cfg.conf, thresholds=tuple(sorted(set(DEFAULT_THRESHOLDS) | {cfg.conf})),
                            target_class=0, batch=8)
     video = score_inputs(
-        [str(v) for v in filmed["patch"].videos], scorer, options,
+        [str(v) for v in filmed["patch"]], scorer, options,
         ReferenceFactory("boxes"),
-        control=[str(v) for v in filmed["control"].videos],
+        control=[str(v) for v in filmed["control"]],
         config=RunConfig(out_dir=out / "score", progress=cfg.progress),
         meta={"detector": cfg.detector, "reference": "boxes", "imgsz": cfg.imgsz},
     )

@@ -52,6 +52,15 @@ def _boxes_conf(d: Detections) -> tuple[np.ndarray, np.ndarray]:
     return d.xyxy.detach().cpu().double().numpy().reshape(-1, 4), d.conf.detach().cpu().float().numpy().reshape(-1)
 
 
+def _most_confident(boxes: np.ndarray, conf: np.ndarray, ok: np.ndarray, fallback: list[float]) -> TargetState:
+    """The target in view: the most confident of the ``ok`` boxes, or ``fallback`` with
+    confidence 0 when none qualifies."""
+    if not ok.any():
+        return TargetState(True, fallback, 0.0)
+    k = int(np.flatnonzero(ok)[np.argmax(conf[ok])])
+    return TargetState(True, boxes[k].tolist(), float(conf[k]))
+
+
 class MarkerReference:
     """The target is the detection box that contains most of the marker corners.
 
@@ -80,11 +89,8 @@ class MarkerReference:
         hi = boxes[:, None, 2:] + self.margin * wh[:, None]
         inside = ((pts[None] >= lo) & (pts[None] <= hi)).all(-1).mean(1)  # (N,)
         ok = inside >= self.min_inside
-        if not ok.any():
-            return TargetState(True, hull, 0.0)
         # the most confident covering box: any person box over the patch means "detected"
-        k = int(np.flatnonzero(ok)[np.argmax(conf[ok])])
-        return TargetState(True, boxes[k].tolist(), float(conf[k]))
+        return _most_confident(boxes, conf, ok, hull)
 
 
 class EveryPersonReference:
@@ -170,12 +176,8 @@ class KnownBoxesReference:
         if truth is None:
             return TargetState(False, None, 0.0)
         boxes, conf = _boxes_conf(dets)
-        if len(boxes):
-            ok = box_iou_numpy(truth[None], boxes)[0] >= self.min_iou
-            if ok.any():
-                k = int(np.flatnonzero(ok)[np.argmax(conf[ok])])
-                return TargetState(True, boxes[k].tolist(), float(conf[k]))
-        return TargetState(True, truth.tolist(), 0.0)
+        ok = box_iou_numpy(truth[None], boxes)[0] >= self.min_iou if len(boxes) else np.zeros(0, bool)
+        return _most_confident(boxes, conf, ok, truth.tolist())
 
 
 @dataclass(frozen=True)
