@@ -31,37 +31,41 @@ VIDEO_SIZE = (416, 320)  # walk frames, (width, height) px
 PRESET_PHOTO_WIDTH = 1280  # long side (px) of the photos the capture presets' camera blur refers to
 
 
-def walk_placement(shirt: float, seed: int = 0, frames: int = 16) -> PlacementConfig:
-    """The digital placement rule that matches a shirt print of ``shirt`` shoulder widths on a
-    toy-world walker: patch width / box diagonal, aspect and vertical offset (fraction of the box
-    height), medians over the frames of a rendered walk. Training with it puts the patch where
-    the film will."""
-    seq = render_walk(np.full((8, 8, 3), 128, np.uint8), seed=seed, n_frames=frames, patch_size=shirt)
+def walk_placement(width: float, aspect: float = 1.0, seed: int = 0, frames: int = 16) -> PlacementConfig:
+    """The digital placement rule that matches a print ``width`` shoulder widths wide and
+    ``aspect`` times as tall worn by a toy-world walker: patch width / box diagonal, aspect and
+    offsets (fractions of the box size), medians over the frames of a rendered walk. Training
+    with it puts the patch where the film will."""
+    seq = render_walk(np.full((8, 8, 3), 128, np.uint8), seed=seed, n_frames=frames, patch_size=width,
+                      patch_aspect=aspect)
     q, b = seq.quads, seq.boxes
     ok = ~np.isnan(q).any(axis=(1, 2))
     q, b = q[ok], b[ok]
-    width = np.linalg.norm(q[:, 1] - q[:, 0], axis=1)
-    height = np.linalg.norm(q[:, 3] - q[:, 0], axis=1)
+    w = np.linalg.norm(q[:, 1] - q[:, 0], axis=1)
+    h = np.linalg.norm(q[:, 3] - q[:, 0], axis=1)
     diag = np.hypot(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
     dy = (q[:, :, 1].mean(1) - 0.5 * (b[:, 1] + b[:, 3])) / (b[:, 3] - b[:, 1])
     dx = (q[:, :, 0].mean(1) - 0.5 * (b[:, 0] + b[:, 2])) / (b[:, 2] - b[:, 0])
-    return PlacementConfig(scale=round(float(np.median(width / diag)), 3), offset_x=round(float(np.median(dx)), 3),
-                           offset_y=round(float(np.median(dy)), 3), aspect=round(float(np.median(height / width)), 3))
+    return PlacementConfig(scale=round(float(np.median(w / diag)), 3), offset_x=round(float(np.median(dx)), 3),
+                           offset_y=round(float(np.median(dy)), 3), aspect=round(float(np.median(h / w)), 3))
 
 
 def print_to_pdf(patch: np.ndarray, cfg: FilmConfig, profile: PrinterProfile | None, path: Path) -> np.ndarray:
-    """Export ``patch`` (``(h, w, 3)`` uint8) as a print-ready PDF at ``cfg.print_width_mm``: one
+    """Export ``patch`` (``(h, w, 3)`` uint8) as a print-ready PDF at ``cfg.print_size_mm()``: one
     A4 page with ArUco markers, or tiled pages when that does not fit. Returns the raster the PDF
-    holds, reduced to ``PRINT_SUPERSAMPLE`` pixels per patch pixel (area average), for the
-    simulated printer."""
+    holds at its physical aspect, reduced to ``PRINT_SUPERSAMPLE`` pixels per patch pixel across
+    (area average), for the simulated printer."""
+    width_mm, height_mm = cfg.print_size_mm()
     try:
-        export = export_patch(patch, cfg.print_width_mm, dpi=cfg.dpi, markers=True, profile=profile, source=str(path))
+        export = export_patch(patch, width_mm, height_mm, dpi=cfg.dpi, markers=True, profile=profile,
+                              source=str(path))
     except PatchkitError:  # too large for one page with its marks: tiled over several pages
-        export = export_patch(patch, cfg.print_width_mm, dpi=cfg.dpi, tile=True, profile=profile, source=str(path))
+        export = export_patch(patch, width_mm, height_mm, dpi=cfg.dpi, tile=True, profile=profile,
+                              source=str(path))
     atomic_write_bytes(path, export.pdf)
     atomic_write_json(path.with_suffix(".json"), export.meta)
-    h, w = patch.shape[:2]
-    return cv2.resize(export.image, (w * PRINT_SUPERSAMPLE, h * PRINT_SUPERSAMPLE), interpolation=cv2.INTER_AREA)
+    w = patch.shape[1] * PRINT_SUPERSAMPLE
+    return cv2.resize(export.image, (w, round(w * height_mm / width_mm)), interpolation=cv2.INTER_AREA)
 
 
 def film(patch: np.ndarray, name: str, cfg: FilmConfig, printer: str, profile: PrinterProfile | None,
@@ -79,7 +83,8 @@ def film(patch: np.ndarray, name: str, cfg: FilmConfig, printer: str, profile: P
     look = printed_appearance(setup.printer(), camera)(raster)  # the print as the camera sees it, [0, 1]
     videos = []
     for i in range(cfg.walks):
-        seq = render_walk(look, seed=i, n_frames=cfg.frames, size=VIDEO_SIZE, patch_size=cfg.shirt,
+        seq = render_walk(look, seed=i, n_frames=cfg.frames, size=VIDEO_SIZE, patch_size=cfg.width,
+                          patch_aspect=cfg.aspect,
                           frame_filter=camera_filter(camera, seed=i))
         video = out / f"walk{i}_{name}.mp4"
         write_video(video, seq.frames, fps=seq.fps)

@@ -140,7 +140,7 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict:
 
     steps.start("train", f"train a patch against '{cfg.detector}' (EOT {'on' if cfg.attack.eot else 'off'}, "
                          f"printer profile {cfg.printer})")
-    placement = walk_placement(cfg.film.shirt)
+    placement = walk_placement(cfg.film.width, cfg.film.aspect)
     tcfg = train_config(cfg, scene_yaml, placement, profile_dir)
     detector = create_detector(cfg.detector, imgsz=cfg.imgsz, letterbox="square", device=device)
     trainer = Trainer(tcfg, detector=detector)
@@ -161,7 +161,8 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict:
                              references=("labels", "self"), meta={"scene": str(scene_yaml)}, out_dir=out / "eval")
     random_patch = tensor_to_uint8(next(c.patch for c in conditions if c.name == "random"))
 
-    steps.start("film", f"print ({cfg.film.print_width_mm:g} mm PDF, {cfg.printer}) and film "
+    w_mm, h_mm = cfg.film.print_size_mm()
+    steps.start("film", f"print ({w_mm:.0f} x {h_mm:.0f} mm PDF, {cfg.printer}) and film "
                         f"{cfg.film.walks} walk(s) x {cfg.film.frames} frames, trained patch and random control")
     filmed = {name: film(p, name, cfg.film, cfg.printer, profile, out / "film")
               for name, p in (("patch", tensor_to_uint8(patch)), ("control", random_patch))}

@@ -61,6 +61,7 @@ def summarize(cfg: DemoConfig, digital: dict, video: dict, placement: PlacementC
         "detector": cfg.detector,
         "printer": cfg.printer,
         "placement": asdict(placement),
+        "print_mm": [round(v, 1) for v in cfg.film.print_size_mm()],
         "config": to_dict(cfg),
     }
 
@@ -208,18 +209,20 @@ def write_demo_report(out: Path, cfg: DemoConfig, digital: dict, video: dict, pl
 def report_markdown(s: dict, images: list[tuple[str, str]]) -> str:
     step = ", ".join(f"{k} {v:.0f} s" for k, v in s["step_seconds"].items())
     p = s["placement"]
+    film = s["config"]["film"]
+    worn = "a chest print" if film["aspect"] <= 1 else "an apron from the collar down"
     lines = [
         "# patchkit demo",
         "",
         f"A patch trained against `{s['detector']}`, evaluated digitally, exported for print, printed by the "
-        f"simulated `{s['printer']}` printer, worn as a shirt print by walking figures and filmed; "
+        f"simulated `{s['printer']}` printer, worn by walking figures as {worn} and filmed; "
         f"{s['seconds']:.0f} s in all ({step}).",
         "",
         summary_table(s),
         "",
         f"Digital: {s['digital']['reference']}; the patch is pasted at {p['scale']:.3f} x the box diagonal "
         f"(aspect {p['aspect']:.2f}, {abs(p['offset_y']):.2f} of the box height above its centre), where the "
-        "shirt print sits on the walkers. Video: frames with the walker in view; detected = a person box "
+        "print sits on the walkers. Video: frames with the walker in view; detected = a person box "
         "with IoU >= 0.5 on the walker's true box; pooled over the walks; moving-block bootstrap 95% CIs.",
         "",
         "![patch](patch.png)",
@@ -231,8 +234,8 @@ def report_markdown(s: dict, images: list[tuple[str, str]]) -> str:
     lines += [
         "## Files",
         "",
-        f"- `{f['patch']}`: the digital patch; `{f['print_pdf']}`: print-ready PDF at "
-        f"{s['config']['film']['print_width_mm']:g} mm with ArUco markers (`{f['control_pdf']}`: the control).",
+        f"- `{f['patch']}`: the digital patch; `{f['print_pdf']}`: print-ready PDF, "
+        f"{s['print_mm'][0]:.0f} x {s['print_mm'][1]:.0f} mm (`{f['control_pdf']}`: the control).",
         "- `film/`: the filmed walks (MP4) with the walker's true box per frame (JSON beside each).",
         "- `score/`: per-frame records (`frames.jsonl`), annotated videos, `summary.json`, `report.md`.",
         "- `eval/`: digital metrics (`evaluation.json`, CSV, PR and ASR plots).",

@@ -47,6 +47,9 @@ def test_report_folder_has_everything_it_links(demo):
     frames = (out / "score" / "frames.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(frames) == 2 * s["video_frames"]["patch"]  # every frame of both videos, flushed
     assert json.loads((out / "film" / "walk0_patch.json").read_text())["frames"][0]["person_box"]
+    # printed at the size it is worn: an apron 1.8 shoulder widths (340 mm) wide, 2.2 x as tall
+    layout = json.loads((out / "film" / "patch.json").read_text(encoding="utf-8"))
+    assert layout["size_mm"] == pytest.approx([612.0, 1346.4], abs=0.5) == s["print_mm"]
 
 
 def test_rerun_reuses_the_training_and_reproduces_the_numbers(demo, capsys):
@@ -61,7 +64,8 @@ def test_rerun_reuses_the_training_and_reproduces_the_numbers(demo, capsys):
 
 @pytest.mark.parametrize("override, words", [("attack.epochs=0", "attack.epochs=0"),
                                              ("atack.epochs=3", "attack"),
-                                             ("printer=sim-laser", "sim-laser")])
+                                             ("printer=sim-laser", "sim-laser"),
+                                             ("film.aspect=0", "film.aspect=0")])
 def test_bad_config_is_a_one_line_error(tmp_path, capsys, override, words):
     assert main(["demo", "--out", str(tmp_path), "--quiet", override]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -77,3 +77,25 @@ def test_printer_and_camera_simulator_plug_in():
     x0, x1 = int(q[:, 0].min()) + 2, int(q[:, 0].max()) - 2
     y0, y1 = int(q[:, 1].min()) + 2, int(q[:, 1].max()) - 2
     assert sim.frames[-1, y0:y1, x0:x1].std() < plain.frames[-1, y0:y1, x0:x1].std()
+
+
+def test_a_tall_print_hangs_from_the_collar_like_an_apron(walks):
+    """``patch_aspect`` > 1: same width, ``aspect`` x as tall, top edge near the shoulders, down
+    over the legs; the walk itself (boxes) is unchanged where the print does not widen it."""
+    chest, _ = walks
+    patch = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    apron = render_walk(patch, seed=2, n_frames=10, size=SIZE, patch_aspect=2.4)
+    w = np.linalg.norm(apron.quads[:, 1] - apron.quads[:, 0], axis=1)
+    h = np.linalg.norm(apron.quads[:, 3] - apron.quads[:, 0], axis=1)
+    np.testing.assert_allclose(w, np.linalg.norm(chest.quads[:, 1] - chest.quads[:, 0], axis=1), rtol=2e-3)  # weak perspective: depth moves
+    chest_h = np.linalg.norm(chest.quads[:, 3] - chest.quads[:, 0], axis=1)
+    np.testing.assert_allclose(h / chest_h, 2.4, rtol=2e-3)  # in the image, the yaw narrows both alike
+    y1, y2 = apron.boxes[:, 1], apron.boxes[:, 3]
+    top, bottom = apron.quads[:, :2, 1].mean(1), apron.quads[:, 2:, 1].mean(1)
+    assert ((top - y1) / (y2 - y1) < 0.25).all()  # at the collar, below the head
+    assert ((bottom - y1) / (y2 - y1) > 0.55).all()  # down over the thighs
+    long = render_walk(patch, seed=2, n_frames=10, size=SIZE, patch_size=1.6, patch_aspect=2.4)  # the demo's
+    y1, y2 = long.boxes[:, 1], long.boxes[:, 3]
+    assert ((long.quads[:, 2:, 1].mean(1) - y1) / (y2 - y1) > 0.85).all()  # to the shins
+    with pytest.raises(ValueError, match="aspect"):
+        render_walk(patch, n_frames=1, size=SIZE, patch_aspect=0.0)

@@ -83,23 +83,36 @@ class FigureRender:
     patch_quad: np.ndarray | None
 
 
-def patch_corners(joints: dict[str, np.ndarray], size: float = 0.8, centre_y: float | None = None) -> np.ndarray:
-    """3-D corners (TL, TR, BR, BL as seen from the front) of a square patch on the torso front;
-    ``size`` is its side as a fraction of the shoulder width."""
+def patch_corners(joints: dict[str, np.ndarray], size: float = 0.8, centre_y: float | None = None,
+                  aspect: float = 1.0) -> np.ndarray:
+    """3-D corners (TL, TR, BR, BL as seen from the front) of a patch on the torso front.
+
+    ``size`` is its width as a fraction of the shoulder width, ``aspect`` its height / width. A
+    square patch is centred on the chest (or at ``centre_y``, figure heights above the soles); a
+    taller one hangs from the collar (top edge 0.02 figure heights above the shoulder line) like
+    an apron, down over the legs."""
+    if aspect <= 0:
+        raise ValueError(f"patch aspect must be > 0, got {aspect}")
     sw, d = float(joints["sw"]), float(joints["depth"])
     sh = joints["shoulder"].mean(0)
     hip = joints["hip"].mean(0)
-    side = size * 2 * sw
-    cy = centre_y if centre_y is not None else 0.45 * sh[1] + 0.55 * hip[1] + 0.06
+    width = size * 2 * sw
+    height = width * aspect
+    if centre_y is not None:
+        cy = centre_y
+    elif aspect > 1:
+        cy = sh[1] + 0.02 - height / 2
+    else:
+        cy = 0.45 * sh[1] + 0.55 * hip[1] + 0.06
     z = d + 0.004
     # the patch follows the lean of the upper body: interpolate between hip and shoulder line
-    t = (cy - hip[1]) / max(sh[1] - hip[1], 1e-6)
+    t = min((cy - hip[1]) / max(sh[1] - hip[1], 1e-6), 1.0)
     zc = hip[2] + t * (sh[2] - hip[2])
     return np.array([
-        [-side / 2, cy + side / 2, z + zc],
-        [side / 2, cy + side / 2, z + zc],
-        [side / 2, cy - side / 2, z + zc],
-        [-side / 2, cy - side / 2, z + zc],
+        [-width / 2, cy + height / 2, z + zc],
+        [width / 2, cy + height / 2, z + zc],
+        [width / 2, cy - height / 2, z + zc],
+        [-width / 2, cy - height / 2, z + zc],
     ])
 
 
@@ -126,6 +139,7 @@ def render_figure(
     patch_size: float = 0.8,
     cloth: float = 0.0,
     seed: int = 0,
+    patch_aspect: float = 1.0,
 ) -> FigureRender:
     """Draw one figure.
 
@@ -137,9 +151,11 @@ def render_figure(
         light: side-light gradient across the body (-0.4..0.4; + = lit from the right).
         patch: optional ``(h, w, 3)`` float32 image in [0, 1] worn on the torso front (drawn only
             when the front faces the camera).
-        patch_size: patch side as a fraction of the shoulder width.
+        patch_size: patch width as a fraction of the shoulder width.
         cloth: cloth-fold amplitude of the patch (fraction of its size, 0-0.05).
         seed: fixes the figure's texture details.
+        patch_aspect: patch height / width; above 1 it hangs from the collar like an apron
+            (see :func:`patch_corners`).
     """
     J = skeleton(pose, style.build, style.head_scale)
     proj = Projector(pose.yaw, height_px, foot, perspective)
@@ -183,7 +199,7 @@ def render_figure(
         parts.append((back * 0.004, "capsule", (J["head"] + [0, 0.01, -0.02], J["head"] + [0, -0.1, -0.03], hax * 1.05, hax * 0.95), "hair"))
     parts.append((head_depth, "head", J["head"], "skin"))
     if patch is not None and np.cos(pose.yaw) > 0.05:
-        parts.append((0.0002, "patch", patch_corners(J, patch_size), "patch"))
+        parts.append((0.0002, "patch", patch_corners(J, patch_size, aspect=patch_aspect), "patch"))
     parts.sort(key=lambda p: p[0])
 
     # sprite extent from all projected points plus the largest radii

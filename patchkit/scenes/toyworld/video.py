@@ -124,6 +124,7 @@ def render_walk(
     appearance: Appearance | None = None,
     frame_filter: FrameFilter | None = None,
     patch_size: float = 0.85,
+    patch_aspect: float = 1.0,
     cloth: float = 0.02,
     start_height: float = 0.22,
     end_height: float = 0.8,
@@ -139,7 +140,9 @@ def render_walk(
         appearance: maps the patch to its printed look (e.g. :func:`printed_appearance`); uint8
             in, uint8 or float [0, 1] out. Default: the digital patch itself.
         frame_filter: ``(frame uint8, index) -> frame`` applied last (e.g. :func:`camera_filter`).
-        patch_size: patch side as a fraction of the shoulder width.
+        patch_size: patch width as a fraction of the shoulder width.
+        patch_aspect: patch height / width: 1 is a square chest print; above 1 the print hangs
+            from the collar like an apron, down over the legs.
         cloth: cloth-fold amplitude (fraction of the patch size).
         start_height, end_height: the figure's height at the first and last frame, as a fraction
             of the frame height (it grows as it approaches).
@@ -192,7 +195,8 @@ def render_walk(
         pose = Pose(yaw=yaw, phase=phase0 + 2 * np.pi * t / stride_frames, stride=0.8, arm_swing=0.3,
                     abduct=np.array([0.12, 0.12]), elbow=np.array([0.2, 0.2]), lean=0.03, stance=0.1)
         fig = render_figure(style, pose, height, (x, foot_y), perspective=0.12, light=light, patch=look,
-                            patch_size=patch_size, cloth=cloth, seed=int(seed))
+                            patch_size=patch_size, cloth=cloth, seed=int(seed),
+                            patch_aspect=patch_aspect)
         img = bg.copy()
         sh = np.zeros((H, W), np.uint8)
         cv2.ellipse(sh, (int(round(x * 16)), int(round(foot_y * 16))), (int(height * 0.16 * 16), int(height * 0.035 * 16)),
