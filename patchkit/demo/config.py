@@ -55,8 +55,8 @@ class FilmConfig:
     The print is worn on the walker's front. A square one (``aspect`` 1) is a chest print; a
     taller one hangs from the collar like an apron. The default, 1.8 shoulder widths wide and 2.2
     times as tall, reaches the ankles: about 61 x 135 cm on a 1.7 m walker, the toy world's
-    analogue of adversarial clothing (peers print whole suits). A chest print of the same width
-    lowers the toy detector's confidence but barely its detection rate (see the README).
+    analogue of adversarial clothing (peers print whole suits). A square chest print lowers the
+    toy detector's confidence but barely its detection rate (see the README).
 
     Attributes:
         walks: walking sequences per condition (trained patch, random control), one seed each.

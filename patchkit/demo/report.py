@@ -221,7 +221,8 @@ def report_markdown(s: dict, images: list[tuple[str, str]]) -> str:
         summary_table(s),
         "",
         f"Digital: {s['digital']['reference']}; the patch is pasted at {p['scale']:.3f} x the box diagonal "
-        f"(aspect {p['aspect']:.2f}, {abs(p['offset_y']):.2f} of the box height above its centre), where the "
+        f"(aspect {p['aspect']:.2f}, {abs(p['offset_y']):.2f} of the box height {'above' if p['offset_y'] < 0 else 'below'} "
+        "its centre), where the "
         "print sits on the walkers. Video: frames with the walker in view; detected = a person box "
         "with IoU >= 0.5 on the walker's true box; pooled over the walks; moving-block bootstrap 95% CIs.",
         "",
