@@ -1,9 +1,10 @@
 """Print and film a patch in simulation: PDF export, simulated printer, walking-figure videos.
 
 The patch goes through the same path a red team's print does: :func:`patchkit.printing.export_patch`
-lays it out at its physical size with markers; the raster inside that PDF is what the simulated
-printer (:mod:`patchkit.capture.printers`) prints; the print is worn as a shirt print by a toy-world
-walker (:func:`patchkit.scenes.toyworld.render_walk`), seen through the simulated camera's colour
+lays it out at the size it is worn (one page with markers, or tiled over pages); the raster inside
+that PDF is what the simulated printer (:mod:`patchkit.capture.printers`) prints; the print is worn
+on the front of a toy-world walker, as a chest print or an apron
+(:func:`patchkit.scenes.toyworld.render_walk`), seen through the simulated camera's colour
 response, blur, noise and JPEG (:func:`~patchkit.scenes.toyworld.camera_filter`), and written as
 MP4 with the walker's true box per frame in a JSON beside it (for ``--reference boxes`` scoring).
 """

@@ -154,4 +154,3 @@ def generate_dataset(
     data["names"] = names
     atomic_write_text(root / "data.yaml", "# ultralytics dataset: toy world (patchkit toyworld generate)\n" + yaml.safe_dump(data, sort_keys=False))
     return DatasetInfo(root, root / "data.yaml", root / "scene.yaml", counts, boxes)
-

@@ -87,10 +87,10 @@ def patch_corners(joints: dict[str, np.ndarray], size: float = 0.8, centre_y: fl
                   aspect: float = 1.0) -> np.ndarray:
     """3-D corners (TL, TR, BR, BL as seen from the front) of a patch on the torso front.
 
-    ``size`` is its width as a fraction of the shoulder width, ``aspect`` its height / width. A
-    square patch is centred on the chest (or at ``centre_y``, figure heights above the soles); a
-    taller one hangs from the collar (top edge 0.02 figure heights above the shoulder line) like
-    an apron, down over the legs."""
+    ``size`` is its width as a fraction of the shoulder width, ``aspect`` its height / width. Its
+    centre is at ``centre_y`` (figure heights above the soles) when given; otherwise a patch no
+    taller than wide is centred on the chest, and a taller one hangs from the collar (top edge 0.02
+    figure heights above the shoulder line) like an apron, down over the legs."""
     if aspect <= 0:
         raise ValueError(f"patch aspect must be > 0, got {aspect}")
     sw, d = float(joints["sw"]), float(joints["depth"])
