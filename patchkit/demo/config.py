@@ -41,7 +41,7 @@ class AttackConfig:
         eot: use the default expectation-over-transformation pipeline (geometry, light, camera).
     """
 
-    epochs: int = 80
+    epochs: int = 40
     batch_size: int = 8
     lr: float = 0.05
     patch_px: int = 96
@@ -53,10 +53,11 @@ class FilmConfig:
     """The simulated print and film.
 
     The print is worn on the walker's front. A square one (``aspect`` 1) is a chest print; a
-    taller one hangs from the collar like an apron. The default, 1.8 shoulder widths wide and 2.2
-    times as tall, reaches the ankles: about 61 x 135 cm on a 1.7 m walker, the toy world's
-    analogue of adversarial clothing (peers print whole suits). A square chest print lowers the
-    toy detector's confidence but barely its detection rate (see the README).
+    taller one hangs from the collar like an apron, in front of the legs and behind the arms. The
+    default, 1.8 shoulder widths wide and 2.2 times as tall, reaches the ankles: about 61 x 135 cm
+    on a 1.7 m walker, the toy world's analogue of adversarial clothing (peers print whole suits).
+    A square chest print lowers the toy detector's confidence but barely its detection rate (see
+    the README).
 
     Attributes:
         walks: walking sequences per condition (trained patch, random control), one seed each.

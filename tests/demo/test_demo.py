@@ -27,13 +27,14 @@ def test_summary_follows_the_interface(demo):
 
 
 def test_trained_patch_lowers_detection_where_a_random_patch_does_not(demo):
-    """Digital, on unseen images, and printed, worn and filmed. The shortened demo trains for
-    about 40 s, so the margins are modest; the full demo's numbers are in the README."""
+    """Digital, on unseen images, and printed, worn and filmed. The shortened demo trains 128
+    steps, so the digital margins are modest; filmed, it already meets the issue's target (at most
+    half the control's detection rate). The full demo's numbers are in the README."""
     _, s = demo
     assert s["detection_rate"]["patch"] <= s["detection_rate"]["random"] - 0.05
     assert s["ap50"]["patch"] <= s["ap50"]["random"] - 0.07
-    assert s["video_mean_conf"]["patch"] <= s["video_mean_conf"]["control"] - 0.05
-    assert s["video"]["patch"] <= s["video"]["control"]
+    assert s["video_mean_conf"]["patch"] <= s["video_mean_conf"]["control"] - 0.2
+    assert s["video"]["patch"] <= 0.5 * s["video"]["control"]
 
 
 def test_report_folder_has_everything_it_links(demo):

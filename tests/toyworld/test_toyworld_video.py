@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -99,3 +100,23 @@ def test_a_tall_print_hangs_from_the_collar_like_an_apron(walks):
     assert ((long.quads[:, 2:, 1].mean(1) - y1) / (y2 - y1) > 0.85).all()  # to the shins
     with pytest.raises(ValueError, match="aspect"):
         render_walk(patch, n_frames=1, size=SIZE, patch_aspect=0.0)
+
+
+def test_an_apron_hangs_in_front_of_the_legs_and_behind_the_arms():
+    """Where the apron shows: the pixels that change between a black and a white apron. Over the
+    legs (its lower half) it shows everywhere, in every frame: a leg cannot step through cloth
+    hanging in front of it. In its upper half the arms, which stay outside an apron, cover part."""
+    kw = dict(seed=2, n_frames=10, size=SIZE, patch_size=1.8, patch_aspect=2.2)
+    black = render_walk(np.zeros((8, 8, 3), np.uint8), **kw)
+    white = render_walk(np.full((8, 8, 3), 255, np.uint8), **kw)
+    upper, lower = [], []
+    for a, b, quad in zip(black.frames, white.frames, black.quads):
+        shown = np.abs(a.astype(int) - b.astype(int)).sum(-1) > 60
+        inside = np.zeros(shown.shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(quad).astype(np.int32)], 1)
+        inside = cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(bool)  # not its anti-aliased rim
+        mid = int(quad[:, 1].mean())
+        upper.append(shown[:mid][inside[:mid]].mean())
+        lower.append(shown[mid:][inside[mid:]].mean())
+    assert min(lower) >= 0.99
+    assert max(upper) < 0.97

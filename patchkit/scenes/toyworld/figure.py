@@ -155,7 +155,7 @@ def render_figure(
         cloth: cloth-fold amplitude of the patch (fraction of its size, 0-0.05).
         seed: fixes the figure's texture details.
         patch_aspect: patch height / width; above 1 it hangs from the collar like an apron
-            (see :func:`patch_corners`).
+            (see :func:`patch_corners`), painted over the legs and under the arms.
     """
     J = skeleton(pose, style.build, style.head_scale)
     proj = Projector(pose.yaw, height_px, foot, perspective)
@@ -164,6 +164,8 @@ def render_figure(
 
     parts: list[tuple[float, str, object, str]] = []  # (depth, kind, geometry, material)
     skin_legs = style.legwear != "trousers"
+    leg_depth = 0.0  # the nearest leg part (painter depth), for a print that hangs over the legs
+    arms: list[int] = []  # indices of the arm parts in ``parts``
     for i in range(2):
         r = 1.0 if style.legwear != "skirt" else 0.8
         parts.append((proj.depth((J["hip"][i] + J["knee"][i]) / 2), "capsule",
@@ -173,12 +175,15 @@ def render_figure(
                       (J["knee"][i], J["ankle"][i], 0.033 * r, 0.024), "skin" if skin_legs else "pants"))
         parts.append((proj.depth((J["ankle"][i] + J["toe"][i]) / 2) + 0.01, "capsule",
                       (J["ankle"][i] - [0, 0.01, 0], J["toe"][i], 0.024, 0.02), "shoes"))
+        leg_depth = max(leg_depth, *(p[0] for p in parts[-3:]))
+        arm_start = len(parts)
         sh, el, wr = J["shoulder"][i], J["elbow"][i], J["wrist"][i]
         arm_depth = proj.depth((sh + el + wr) / 3) + 0.002
         parts.append((arm_depth, "capsule", (sh, el, 0.032 * style.build, 0.026), "shirt"))
         parts.append((arm_depth + 1e-4, "capsule", (el, wr, 0.026, 0.02), "shirt" if style.long_sleeves else "skin"))
         hand = wr + (wr - el) / max(np.linalg.norm(wr - el), 1e-6) * 0.025
         parts.append((arm_depth + 2e-4, "capsule", (wr, hand, 0.021, 0.02), "skin"))
+        arms.extend(range(arm_start, len(parts)))
 
     sh_mid = J["shoulder"].mean(0)
     hip_mid = J["hip"].mean(0)
@@ -199,7 +204,17 @@ def render_figure(
         parts.append((back * 0.004, "capsule", (J["head"] + [0, 0.01, -0.02], J["head"] + [0, -0.1, -0.03], hax * 1.05, hax * 0.95), "hair"))
     parts.append((head_depth, "head", J["head"], "skin"))
     if patch is not None and np.cos(pose.yaw) > 0.05:
-        parts.append((0.0002, "patch", patch_corners(J, patch_size, aspect=patch_aspect), "patch"))
+        # A chest print is painted over the torso, under the arms. An apron (taller than wide)
+        # hangs in front of the legs, so it is painted over them (they show below its hem); the
+        # arms stay outside it (its ties pass under them): an arm not swung behind the torso is
+        # painted over the apron.
+        depth = 0.0002
+        if patch_aspect > 1:
+            depth = max(depth, leg_depth + 1e-4)
+            for i in arms:
+                if parts[i][0] > 0:
+                    parts[i] = (parts[i][0] + depth, *parts[i][1:])
+        parts.append((depth, "patch", patch_corners(J, patch_size, aspect=patch_aspect), "patch"))
     parts.sort(key=lambda p: p[0])
 
     # sprite extent from all projected points plus the largest radii

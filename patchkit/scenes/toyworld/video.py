@@ -142,7 +142,7 @@ def render_walk(
         frame_filter: ``(frame uint8, index) -> frame`` applied last (e.g. :func:`camera_filter`).
         patch_size: patch width as a fraction of the shoulder width.
         patch_aspect: patch height / width: 1 is a square chest print; above 1 the print hangs
-            from the collar like an apron, down over the legs.
+            from the collar like an apron, down over the legs (in front of them, behind the arms).
         cloth: cloth-fold amplitude (fraction of the patch size).
         start_height, end_height: the figure's height at the first and last frame, as a fraction
             of the frame height (it grows as it approaches).
