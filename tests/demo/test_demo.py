@@ -35,6 +35,10 @@ def test_trained_patch_lowers_detection_where_a_random_patch_does_not(demo):
     assert s["ap50"]["patch"] <= s["ap50"]["random"] - 0.07
     assert s["video_mean_conf"]["patch"] <= s["video_mean_conf"]["control"] - 0.2
     assert s["video"]["patch"] <= 0.5 * s["video"]["control"]
+    # the looser reading (any person box touching the walker) counts every IoU-0.5 hit and more
+    for k in ("control", "patch"):
+        assert s["video"][k] <= s["video_touching"][k] <= 1.0
+    assert s["video_touching"]["patch"] < s["video_touching"]["control"]
 
 
 def test_report_folder_has_everything_it_links(demo):
