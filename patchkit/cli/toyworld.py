@@ -7,8 +7,9 @@
   (random init, offline), exports ``DIR/toy_detector.pt`` (+ ``.json`` sidecar with the seed,
   command, timings and the measured person AP50 on the test split) and, with ``--export PATH``,
   copies both there (``--export patchkit/data/toy_detector.pt`` refreshes the shipped detector).
-- ``patchkit toyworld video --out DIR [--patch PNG]`` renders a walking-figure sequence wearing
-  the patch (MP4 + per-frame boxes and patch corners as JSON).
+- ``patchkit toyworld video --out DIR [--patch PNG] [--width W --aspect A]`` renders a
+  walking-figure sequence wearing the patch, a chest print or (``--aspect`` > 1) an apron (MP4 +
+  per-frame boxes and patch corners as JSON).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--patch", type=Path, help="patch image (default: a random-noise patch)")
     v.add_argument("--frames", type=int, default=48)
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--width", type=float, default=0.85,
+                   help="printed width as a fraction of the walker's shoulder width (default 0.85)")
+    v.add_argument("--aspect", type=float, default=1.0,
+                   help="printed height / width: 1 a square chest print, above 1 an apron from the collar "
+                        "(the demo's is --width 1.8 --aspect 2.2)")
     v.set_defaults(func=run_video)
 
 
@@ -233,8 +239,11 @@ def run_video(args: argparse.Namespace) -> int:
 
     if args.frames < 2:
         raise PatchkitError("--frames must be >= 2")
+    for name in ("width", "aspect"):
+        if not getattr(args, name) > 0:
+            raise PatchkitError(f"--{name} must be > 0, got {getattr(args, name)}")
     patch = read_image(args.patch) if args.patch else np.random.default_rng(args.seed).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    seq = render_walk(patch, seed=args.seed, n_frames=args.frames)
+    seq = render_walk(patch, seed=args.seed, n_frames=args.frames, patch_size=args.width, patch_aspect=args.aspect)
     args.out.mkdir(parents=True, exist_ok=True)
     write_video(args.out / "walk.mp4", seq.frames, fps=seq.fps)
     atomic_write_json(args.out / "walk.json", seq.to_json())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 
@@ -75,10 +76,23 @@ def test_bad_input_is_a_one_line_error(tmp_path, capsys):
     assert "persns" in err[-1] and "persons" in err[-1]
 
 
-def test_video_command(tmp_path):
+def test_video_command(tmp_path, capsys):
     assert main(["toyworld", "video", "--out", str(tmp_path), "--frames", "3", "--seed", "1"]) == 0
     js = json.loads((tmp_path / "walk.json").read_text())
     assert len(js["frames"]) == 3 and (tmp_path / "walk.mp4").stat().st_size > 0
+    chest = np.array(js["frames"][0]["patch_quad"])
+    apron = tmp_path / "apron"
+    assert main(["toyworld", "video", "--out", str(apron), "--frames", "3", "--seed", "1",
+                 "--width", "1.7", "--aspect", "2"]) == 0
+    quad = np.array(json.loads((apron / "walk.json").read_text())["frames"][0]["patch_quad"])
+    width = np.linalg.norm(quad[1] - quad[0]) / np.linalg.norm(chest[1] - chest[0])
+    height = np.linalg.norm(quad[3] - quad[0]) / np.linalg.norm(chest[3] - chest[0])
+    assert width == pytest.approx(2.0, rel=0.01)  # 1.7 vs the default 0.85 shoulder widths
+    assert height == pytest.approx(4.0, rel=0.01)  # twice as wide and twice as tall as wide
+    capsys.readouterr()
+    assert main(["toyworld", "video", "--out", str(apron), "--aspect", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--aspect" in err[0]
 
 
 def test_score_a_rendered_walk_against_its_true_boxes(tmp_path, capsys):
