@@ -18,7 +18,9 @@ from patchkit.config import to_dict
 from patchkit.demo.config import DemoConfig
 from patchkit.evaluation.digital import tkey
 from patchkit.io import atomic_write_json, atomic_write_text, save_image
+from patchkit.metrics.ap import box_iou_numpy
 from patchkit.scenes.placement import PlacementConfig
+from patchkit.video.sinks import read_jsonl
 
 DIGITAL = ("clean", "random", "gray", "patch")
 VIDEO = (("control", "control"), ("patch", "test"))  # summary key, scoring role
@@ -72,14 +74,13 @@ def touching_rates(frames_jsonl: Path, conf: float) -> dict[str, float]:
     all (IoU > 0), so a patch that only breaks the walker into smaller boxes does not count as
     hiding him. Read from the scorer's ``frames.jsonl``."""
     hits: dict[str, list[bool]] = {role: [] for _, role in VIDEO}
-    for line in frames_jsonl.read_text(encoding="utf-8").splitlines():
-        r = json.loads(line) if line.strip() else {}
+    for r in read_jsonl(frames_jsonl):
         truth = (r.get("target") or {}).get("box")
         if r.get("role") not in hits or not truth:
             continue
-        tx1, ty1, tx2, ty2 = truth
-        hits[r["role"]].append(any(b[4] >= conf and min(b[2], tx2) > max(b[0], tx1) and min(b[3], ty2) > max(b[1], ty1)
-                                   for b in r["boxes"]))
+        boxes = np.asarray(r["boxes"], np.float64).reshape(-1, 6)
+        boxes = boxes[boxes[:, 4] >= conf, :4]
+        hits[r["role"]].append(bool((box_iou_numpy(np.asarray([truth], np.float64), boxes) > 0).any()))
     return {name: round(float(np.mean(hits[role])), 6) if hits[role] else 0.0 for name, role in VIDEO}
 
 
@@ -198,8 +199,9 @@ def write_demo_report(out: Path, cfg: DemoConfig, digital: dict, video: dict, pl
                       seconds: dict, total: float) -> dict:
     """Write ``summary.json``, ``report.md`` and ``plots/``; returns the summary."""
     s = summarize(cfg, digital, video, placement, seconds, total)
-    if (out / "score" / "frames.jsonl").is_file():
-        s["video_touching"] = touching_rates(out / "score" / "frames.jsonl", cfg.conf)
+    frames = Path(video.get("frames_jsonl", ""))
+    if frames.is_file():
+        s["video_touching"] = touching_rates(frames, cfg.conf)
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     plot_rates(plots / "detection_rates.png", s)
