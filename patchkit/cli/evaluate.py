@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--labels", default=None,
                    help="label set name or YOLO label folder for the 'labels' reference (default: 'official' "
                         "when the scene has it; 'none' to skip)")
-    p.add_argument("--patch", nargs="*", default=[], metavar="PATCH.png", help="patch images (RGB PNG)")
+    p.add_argument("--patch", nargs="*", default=[], metavar="PATCH.png",
+                   help="patch images (RGB PNG) or folders of them (every image inside, sorted)")
     p.add_argument("--reference", nargs="+", choices=("self", "labels"), default=["self", "labels"])
     p.add_argument("--target", default="person", help="target class name or id (default person)")
     p.add_argument("--imgsz", type=int, default=640, help="square canvas / detector input size (default 640)")
@@ -100,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
             raise PatchkitError(f"--{name.replace('_', '-')} must be in [0, 1], got {v}")
     if args.thresholds and not all(0.0 <= t <= 1.0 for t in args.thresholds):
         raise PatchkitError("--thresholds must be in [0, 1]")
-    conditions, warnings = build_conditions(args.patch, args.seed)
+    from patchkit.evaluation.protocol import expand_patch_paths
+
+    conditions, warnings = build_conditions(expand_patch_paths(args.patch), args.seed)
     for w in warnings:
         print(f"patchkit evaluate: warning: {w}", file=sys.stderr)
     placement = {}

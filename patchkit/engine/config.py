@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from patchkit.engine.objective import LossConfig
+from patchkit.engine.self_ensemble import SelfEnsembleConfig
 from patchkit.eot.config import EOTConfig
 from patchkit.patches import PatchConfig
 from patchkit.scenes.placement import PlacementConfig
@@ -20,6 +21,9 @@ class DetectorConfig:
     Attributes:
         weights: an ultralytics checkpoint or model YAML, an original YOLOv5 checkpoint, or ``toy``.
         imgsz: training canvas side in pixels (square letterbox, the form training batches use).
+        imgsz_range: ``[lo, hi]`` pixels (``hi <= imgsz``): multi-resolution training, each batch
+            resized to a size drawn uniformly from the multiples of 32 in the range (see
+            :mod:`patchkit.engine.multires`); empty: every batch at ``imgsz``.
         fuse: fuse Conv+BN for speed (outputs unchanged within float tolerance).
         channels_last: channels-last memory format for speed.
         compile: wrap the detector's forward in ``torch.compile`` (first steps are slow).
@@ -32,6 +36,7 @@ class DetectorConfig:
 
     weights: str = ""
     imgsz: int = 416
+    imgsz_range: list[int] = field(default_factory=list)
     fuse: bool = True
     channels_last: bool = True
     compile: bool = False
@@ -43,6 +48,11 @@ class DetectorConfig:
             raise ValueError("detector.weights is required (a weights file, model YAML or 'toy')")
         if self.imgsz < 32 or self.imgsz % 32:
             raise ValueError(f"detector.imgsz must be a multiple of 32, got {self.imgsz}")
+        if self.imgsz_range:
+            r = self.imgsz_range
+            if len(r) != 2 or not 32 <= r[0] <= r[1] <= self.imgsz or r[1] // 32 * 32 < r[0]:
+                raise ValueError(f"detector.imgsz_range must be [lo, hi] with 32 <= lo <= hi <= imgsz "
+                                 f"({self.imgsz}) and a multiple of 32 between them, got {list(r)}")
 
 
 @dataclass
@@ -110,16 +120,20 @@ class TrainConfig:
     """Everything ``patchkit train`` needs; see ``examples/train_pennfudan.yaml``.
 
     ``ensemble`` lists further detectors attacked together with ``detector`` (T-SEA style), each
-    loss weighted by its ``weight``; they share ``detector.imgsz``.
+    loss weighted by its ``weight``; they share ``detector.imgsz``. ``extra_scenes`` are loaded
+    like ``scene`` and trained on together with it (e.g. INRIA train + Penn-Fudan train).
+    ``self_ensemble`` holds T-SEA's patch cutout and ShakeDrop (off by default).
     """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     ensemble: list[DetectorConfig] = field(default_factory=list)
     scene: SceneConfig = field(default_factory=SceneConfig)
+    extra_scenes: list[SceneConfig] = field(default_factory=list)
     placement: PlacementConfig = field(default_factory=PlacementConfig)
     eot: EOTConfig = field(default_factory=EOTConfig)
     patch: PatchConfig = field(default_factory=PatchConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    self_ensemble: SelfEnsembleConfig = field(default_factory=SelfEnsembleConfig)
     run: RunConfig = field(default_factory=RunConfig)
     printer: str = ""

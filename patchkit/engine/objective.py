@@ -22,7 +22,9 @@ class LossConfig:
         class_id: the attacked class (COCO person = 0).
         target_class: the class to turn into, for ``targeted``.
         mode: how the detection score is read: ``obj_cls`` | ``obj`` | ``cls``.
-        reduction: ``max`` per image or ``topk`` mean.
+        reduction: ``max`` per image, ``topk`` mean, or ``per_box`` (the highest score inside each
+            target box, averaged over the image's boxes; see
+            :class:`patchkit.losses.TargetSuppression`).
         topk: candidates averaged by ``topk`` and acted on by ``targeted``.
         nps_weight: weight of the non-printability score (0 = off).
         palette: ``legacy`` (the literature's 30 photographed colours) or a printer profile path.
@@ -48,8 +50,8 @@ class LossConfig:
             raise ValueError("loss.target_class must be set (>= 0) for loss.objective=targeted")
         if self.mode not in ("obj_cls", "obj", "cls"):
             raise ValueError(f"loss.mode must be obj_cls, obj or cls, got {self.mode!r}")
-        if self.reduction not in ("max", "topk"):
-            raise ValueError(f"loss.reduction must be max or topk, got {self.reduction!r}")
+        if self.reduction not in ("max", "topk", "per_box"):
+            raise ValueError(f"loss.reduction must be max, topk or per_box, got {self.reduction!r}")
 
 
 class AttackObjective(nn.Module):
@@ -77,7 +79,8 @@ class AttackObjective(nn.Module):
             parts["nps"] = nps.detach()
         return total, parts
 
-    def forward(self, raw: RawOutput, patch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        det = self.detection(raw).mean()
+    def forward(self, raw: RawOutput, patch: Tensor, boxes: Tensor | None = None,
+                batch_idx: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        det = self.detection(raw, boxes, batch_idx).mean()
         reg, parts = self.regularisers(patch)
         return det + reg, {"det": det.detach(), **parts}

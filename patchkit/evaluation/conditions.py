@@ -123,7 +123,7 @@ def build_conditions(patch_paths: list[str | Path], seed: int = 0) -> tuple[list
     """``clean``, ``random``, ``gray`` and one condition per patch; warnings for odd patches.
 
     Control patches take the size of the first patch (300 x 300 without patches). Duplicate
-    stems get a numeric suffix.
+    stems get a numeric suffix, with a warning.
     """
     warnings: list[str] = []
     patches: list[Condition] = []
@@ -137,6 +137,8 @@ def build_conditions(patch_paths: list[str | Path], seed: int = 0) -> tuple[list
         while name in used:
             name = f"{Path(p).stem}_{k}"
             k += 1
+        if name != Path(p).stem:
+            warnings.append(f"{p}: another patch is already named '{Path(p).stem}'; this one is reported as '{name}'")
         used.add(name)
         patches.append(Condition(name, tensor, str(p), trained_on(side), side))
     h, w = (patches[0].patch.shape[-2:] if patches else (300, 300))

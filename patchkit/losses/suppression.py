@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from patchkit.detectors.base import RawOutput
 
 MODES = ("obj_cls", "obj", "cls")
-REDUCTIONS = ("max", "topk")
+REDUCTIONS = ("max", "topk", "per_box")
 
 
 def target_scores(raw: RawOutput, class_id: int, mode: str = "obj_cls") -> Tensor:
@@ -30,17 +30,43 @@ def target_scores(raw: RawOutput, class_id: int, mode: str = "obj_cls") -> Tenso
     return raw.objectness * cls
 
 
+def per_box_max(scores: Tensor, cand_boxes: Tensor, boxes: Tensor, batch_idx: Tensor, n_images: int) -> Tensor:
+    """Mean over each image's target boxes of the highest score among the candidates whose centre
+    lies inside that box, vectorised over all boxes: ``(B,)`` in [0, 1] (0 for an image without boxes).
+
+    Args:
+        scores: ``(B, A)`` candidate scores.
+        cand_boxes: ``(B, A, 4)`` candidate xyxy boxes in pixels.
+        boxes: ``(N, 4)`` target xyxy boxes in the same pixels.
+        batch_idx: ``(N,)`` image of each target box.
+        n_images: ``B``.
+    """
+    if boxes.shape[0] == 0:
+        return scores.new_zeros(n_images)
+    centre = 0.5 * (cand_boxes[..., :2] + cand_boxes[..., 2:])[batch_idx]  # (N, A, 2)
+    inside = ((centre >= boxes[:, None, :2]) & (centre <= boxes[:, None, 2:])).all(dim=-1)  # (N, A)
+    per_box = scores[batch_idx].masked_fill(~inside, 0.0).amax(dim=1)  # (N,)
+    total = scores.new_zeros(n_images).index_add(0, batch_idx, per_box)
+    count = scores.new_zeros(n_images).index_add(0, batch_idx, torch.ones_like(per_box))
+    return total / count.clamp_min(1.0)
+
+
 class TargetSuppression(nn.Module):
-    """Loss ``(B,)`` = max (or top-k mean) over candidates of the target-class score.
+    """Loss ``(B,)`` = max (or top-k mean, or per-target-box max) over candidates of the
+    target-class score.
 
     Args:
         class_id: the class to hide (COCO person = 0).
         mode: ``obj_cls`` | ``obj`` | ``cls`` (see :func:`target_scores`).
-        reduction: ``max`` per image, or ``topk`` mean of the ``k`` highest scores.
+        reduction: ``max`` per image; ``topk`` mean of the ``k`` highest scores; ``per_box``: for
+            every target box the highest score among candidates centred inside it, averaged over
+            the image's boxes (every patched person counts, and unpatched people in the
+            background, whom the patch cannot hide, do not steal the gradient).
         k: candidates averaged with ``topk``.
 
     Shape:
-        Input: a :class:`RawOutput` with ``B`` images. Output: ``(B,)``, in [0, 1].
+        Input: a :class:`RawOutput` with ``B`` images (plus the target boxes ``(N, 4)`` and their
+        ``batch_idx (N,)`` for ``per_box``). Output: ``(B,)``, in [0, 1].
     """
 
     def __init__(self, class_id: int = 0, mode: str = "obj_cls", reduction: str = "max", k: int = 10):
@@ -51,8 +77,12 @@ class TargetSuppression(nn.Module):
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.class_id, self.mode, self.reduction, self.k = class_id, mode, reduction, k
 
-    def forward(self, raw: RawOutput) -> Tensor:
+    def forward(self, raw: RawOutput, boxes: Tensor | None = None, batch_idx: Tensor | None = None) -> Tensor:
         scores = target_scores(raw, self.class_id, self.mode)
+        if self.reduction == "per_box":
+            if boxes is None or batch_idx is None:
+                raise ValueError("reduction 'per_box' needs the target boxes and their batch_idx")
+            return per_box_max(scores, raw.boxes, boxes, batch_idx, scores.shape[0])
         if self.reduction == "max":
             return scores.amax(dim=1)
         k = min(self.k, scores.shape[1])

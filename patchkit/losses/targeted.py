@@ -28,7 +28,7 @@ class TargetedMisclassification(nn.Module):
             raise ValueError("source_class and target_class must differ")
         self.source_class, self.target_class, self.k, self.mode = source_class, target_class, k, mode
 
-    def forward(self, raw: RawOutput) -> Tensor:
+    def forward(self, raw: RawOutput, boxes: Tensor | None = None, batch_idx: Tensor | None = None) -> Tensor:
         source = target_scores(raw, self.source_class, self.mode)
         target = target_scores(raw, self.target_class, self.mode)
         k = min(self.k, source.shape[1])

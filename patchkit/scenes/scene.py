@@ -98,6 +98,20 @@ class Scene:
         paths = [Path(f"{name}_{i}") for i in range(n)]
         return cls(images, list(boxes), paths, torch.ones(n, 2), torch.zeros(n, 2))
 
+    @classmethod
+    def concat(cls, scenes: list["Scene"]) -> "Scene":
+        """One scene from several letterboxed at the same canvas size (images in order)."""
+        sizes = {tuple(s.images.shape[-2:]) for s in scenes}
+        if len(sizes) != 1:
+            raise PatchkitError(f"scenes to join have different canvas sizes: {sorted(sizes)}")
+        return cls(
+            torch.cat([s.images for s in scenes]),
+            [b for s in scenes for b in s.boxes],
+            [p for s in scenes for p in s.paths],
+            torch.cat([s.scales for s in scenes]),
+            torch.cat([s.pads for s in scenes]),
+        )
+
     def subset(self, indices: list[int]) -> "Scene":
         return Scene(
             self.images[indices],
