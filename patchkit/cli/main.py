@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="patchkit",
         description="Physical adversarial patches against object detectors.",
     )
+    from patchkit import __version__
+
+    parser.add_argument("--version", action="version", version=f"patchkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMANDS:

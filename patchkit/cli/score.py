@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         raise PatchkitError("--batch must be >= 1")
     if args.jobs < 1:
         raise PatchkitError("--jobs must be >= 1")
+    if args.bootstrap < 1:  # checked before any frame is scored (it used to crash after)
+        raise PatchkitError(f"--bootstrap must be >= 1 resample, got {args.bootstrap}")
     first_box = parse_box(args.box) if args.reference == "box" and args.box else None
     make_reference = ReferenceFactory(args.reference, first_box)
     for path in list(args.inputs) + list(args.control):  # a missing --box or boxes file fails before any scoring

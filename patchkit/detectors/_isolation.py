@@ -4,13 +4,16 @@ Importing ultralytics sets ``OMP_NUM_THREADS`` and other environment variables, 
 count, torch and NumPy print options, and replaces ``torch.save``, ``PIL.Image.open`` (whose
 replacement tries to pip-install a HEIF plugin when an image cannot be read) and, on some
 platforms, ``cv2.imread``/``imwrite``/``imshow``; its device selection calls
-``torch.set_num_threads`` (see docs/performance.md). Every ultralytics import or call in patchkit
-runs inside :func:`preserve_process_state`, which puts all of this back.
+``torch.set_num_threads`` (see docs/performance.md). Its import also checks connectivity with DNS
+look-ups unless ``YOLO_OFFLINE`` is set. Every ultralytics import or call in patchkit runs inside
+:func:`preserve_process_state`, which sets ``YOLO_OFFLINE=1`` (and turns ``ultralytics.utils.ONLINE``
+off when ultralytics was imported before) for its duration, and puts all of this back.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -40,9 +43,16 @@ def preserve_process_state() -> Iterator[None]:
         (cv2, "imwrite", cv2.imwrite),
         (cv2, "imshow", cv2.imshow),
     ]
+    os.environ["YOLO_OFFLINE"] = "1"  # patchkit never downloads: no connectivity checks either
+    utils = sys.modules.get("ultralytics.utils")
+    online = getattr(utils, "ONLINE", None)
+    if utils is not None:
+        utils.ONLINE = False
     try:
         yield
     finally:
+        if utils is not None:
+            utils.ONLINE = online
         if torch.get_num_threads() != n_torch:
             torch.set_num_threads(n_torch)
         if cv2.getNumThreads() != n_cv2:

@@ -232,3 +232,23 @@ def test_parallel_workers_keep_order_and_results(tmp_path, scene, color_detector
         assert torch.get_num_threads() == threads  # restored
     assert [r["frame"] for r in runs[1]] == list(range(len(PLAN)))
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_bootstrap_below_one_is_refused_before_any_frame_is_scored(tmp_path, capsys, value):
+    from patchkit.cli.main import main
+
+    video = tmp_path / "never_opened.mp4"  # refused before the video is even read
+    code = main(["score", str(video), "--detector", "yolov8n.yaml", "--bootstrap", value, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--bootstrap must be >= 1" in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_version_flag(capsys):
+    from patchkit import __version__
+    from patchkit.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"patchkit {__version__}"
