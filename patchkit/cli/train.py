@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from patchkit.cli.common import add_device_option
@@ -19,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. optim.epochs=10")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run saved in RUN_DIR")
     p.add_argument("--out", help="run folder (same as run.out=...)")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="when the run folder already holds a run, write to the next free NAME-2, NAME-3, ... "
+                        "(default: refuse; a run is never overwritten)")
     add_device_option(p)
     p.set_defaults(func=run, device=None)
 
@@ -45,11 +49,38 @@ def run(args: argparse.Namespace) -> int:
         cfg = resume_config(run_dir, overrides + [f"run.out={run_dir}"])
         trainer = Trainer(cfg)
         trainer.load_checkpoint(run_dir / "checkpoint.pt")
+        if trainer.state.step >= trainer.total_steps:
+            print(f"patchkit train: {run_dir} is finished (step {trainer.state.step} of {trainer.total_steps}); "
+                  "nothing to do (raise optim.epochs to train further)", file=sys.stderr)
+            return 0
     else:
         if not args.config:
             raise PatchkitError("a config YAML is required (or --resume RUN_DIR)")
         cfg = load_config(TrainConfig, args.config, overrides)
+        cfg.run.out = str(free_run_dir(Path(cfg.run.out), args.exist_ok))
         trainer = Trainer(cfg)
-    trainer.fit()
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        print(f"patchkit train: interrupted at step {trainer.state.step} of {trainer.total_steps}; the checkpoint "
+              f"is saved. Continue with: patchkit train --resume {trainer.run_dir}", file=sys.stderr)
+        return 130
     print(f"patch: {trainer.run_dir / 'patch.png'}  (checkpoint, log.jsonl, config.yaml beside it)")
     return 0
+
+
+def free_run_dir(run_dir: Path, exist_ok: bool) -> Path:
+    """``run_dir`` when it is absent or empty; else, with ``exist_ok``, the next free ``NAME-2``,
+    ``NAME-3``...; else a one-line :class:`PatchkitError` naming the ways on (a run is never
+    silently overwritten)."""
+    from patchkit.errors import PatchkitError
+
+    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
+        return run_dir
+    k = 2
+    while (candidate := run_dir.with_name(f"{run_dir.name}-{k}")).exists() and any(candidate.iterdir()):
+        k += 1
+    if exist_ok:
+        return candidate
+    raise PatchkitError(f"already holds a run; continue it with --resume {run_dir}, write elsewhere with "
+                        f"--out DIR (run.out=DIR), or add --exist-ok to use {candidate}", run_dir)

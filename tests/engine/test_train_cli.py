@@ -54,3 +54,38 @@ def test_train_cli_unknown_key_is_one_line_exit_2(tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_run_is_never_overwritten(tmp_path, capsys):
+    cfg = _config(tmp_path)
+    run = tmp_path / "run"
+    assert main(["train", str(cfg)]) == 0
+    before = (run / "checkpoint.pt").read_bytes()
+    assert main(["train", str(cfg), "patch.init=random"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(run) in err and "--resume" in err and "--out" in err and "--exist-ok" in err
+    assert (run / "checkpoint.pt").read_bytes() == before
+    assert main(["train", str(cfg), "--exist-ok"]) == 0
+    assert main(["train", str(cfg), "--exist-ok"]) == 0
+    assert (tmp_path / "run-2" / "patch.png").is_file() and (tmp_path / "run-3" / "patch.png").is_file()
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_resume_of_a_finished_run_says_so_and_an_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    cfg = _config(tmp_path)
+    run = tmp_path / "run"
+    assert main(["train", str(cfg)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "is finished (step 1 of 1)" in capsys.readouterr().err
+
+    from patchkit.engine.trainer import Trainer
+
+    def stop(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train_step", stop)
+    assert main(["train", str(cfg), "--out", str(tmp_path / "other")]) == 130
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"patchkit train --resume {tmp_path / 'other'}" in err
+    assert (tmp_path / "other" / "checkpoint.pt").is_file()
