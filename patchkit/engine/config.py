@@ -66,6 +66,9 @@ class OptimConfig:
         epochs: passes over the scene.
         batch_size: images per step.
         max_steps: stop after this many steps in total (0 = epochs decide).
+        schedule_steps: length of the cosine schedule in steps (0 = the run's total steps); with
+            ``max_steps`` below it, a run stops early on the schedule of a longer one (a stopped
+            long run is reproduced exactly by ``max_steps=N schedule_steps=<its total>``).
     """
 
     lr: float = 0.03
@@ -75,8 +78,11 @@ class OptimConfig:
     epochs: int = 100
     batch_size: int = 8
     max_steps: int = 0
+    schedule_steps: int = 0
 
     def validate(self) -> None:
+        if self.max_steps < 0 or self.schedule_steps < 0:
+            raise ValueError("optim.max_steps and optim.schedule_steps must be >= 0")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"optim.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1:

@@ -176,7 +176,7 @@ class Trainer:
         o = self.cfg.optim
         if o.schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.optimizer, T_max=max(self.total_steps, 1), eta_min=o.lr * o.min_lr_ratio
+                self.optimizer, T_max=max(o.schedule_steps or self.total_steps, 1), eta_min=o.lr * o.min_lr_ratio
             )
         if o.schedule == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=o.patience)

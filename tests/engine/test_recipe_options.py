@@ -177,3 +177,17 @@ def test_extra_scenes_are_trained_on_together(tmp_path, detector):
     trainer = Trainer(cfg, detector=detector)
     assert len(trainer.scene) == 5
     assert [p.stem for p in trainer.scene.paths] == ["one0", "one1", "two0", "two1", "two2"]
+
+
+def test_a_stopped_long_run_is_reproduced_by_max_steps_on_its_schedule(tmp_path, detector):
+    """Stopping a 6-step cosine run at step 4 equals a fresh run with max_steps=4 schedule_steps=6."""
+    cfg = tiny_cfg(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, detector=detector, scene=tiny_scene(), callbacks=[_Interrupt(4)]).fit()
+    stopped = torch.load(tmp_path / "a" / "run" / "checkpoint.pt", weights_only=True)
+    short = Trainer(tiny_cfg(tmp_path / "b", optim__max_steps=4, optim__schedule_steps=6), detector=detector,
+                    scene=tiny_scene())
+    short.fit()
+    assert short.state.step == 4
+    assert all(torch.equal(stopped["patch"][k], short.patch.state_dict()[k]) for k in stopped["patch"])
+    assert short.optimizer.param_groups[0]["lr"] == pytest.approx(stopped["optimizer"]["param_groups"][0]["lr"])
