@@ -24,16 +24,20 @@ from patchkit.evaluation.digital import (
 )
 from patchkit.evaluation.report import transfer_matrix, write_outputs
 from patchkit.scenes.scene import SceneConfig, load_scene
+from patchkit.scenes.sources import has_own_labels
 
 log = logging.getLogger(__name__)
 
 
 def labels_available(scene: str | Path, split: str, labels: str | None) -> str | None:
     """The label set to use as the ``labels`` reference: ``labels`` when given (``"none"``
-    disables), else ``"official"`` when the scene YAML's split has it, else None."""
+    disables), else ``"official"`` when the scene brings its own labels (a scene YAML's split
+    with an ``official`` set, a dataset YAML, a YOLO dataset folder, a COCO JSON), else None."""
     if labels is not None:
         return None if labels.lower() in ("none", "self") else labels
     path = Path(scene)
+    if has_own_labels(path, split):  # a dataset YAML, YOLO dataset folder or COCO JSON
+        return "official"
     if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
         spec = read_yaml(path) or {}
         split_spec = (spec.get("splits") or {}).get(split) or {}

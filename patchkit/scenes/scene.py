@@ -15,11 +15,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from patchkit.config import from_dict, read_yaml
+from patchkit.config import from_dict
 from patchkit.detectors.letterbox import boxes_to_letterbox, letterbox
 from patchkit.errors import PatchkitError
 from patchkit.io import list_images, read_image
 from patchkit.scenes.labels import read_yolo_labels
+from patchkit.scenes.sources import SceneSource, resolve_source
 
 
 @dataclass
@@ -135,15 +136,9 @@ class Scene:
         return (images, *self.batch_boxes(indices))
 
 
-def _resolve_split(cfg: SceneConfig) -> tuple[Path, Path | None, bool]:
-    """-> (image folder, label folder or None, use self-labels)."""
-    path = Path(cfg.path)
-    if path.is_dir():
-        labels = None if cfg.labels == "self" else Path(cfg.labels)
-        return path, labels, cfg.labels == "self"
-    if not path.exists():
-        raise PatchkitError("scene not found (expected a scene YAML or an image folder)", path)
-    spec = from_dict(SceneSpec, read_yaml(path), source=str(path))
+def _scene_yaml_source(cfg: SceneConfig, path: Path, data: dict) -> SceneSource:
+    """A patchkit scene YAML's split -> its images and label reader."""
+    spec = from_dict(SceneSpec, data, source=str(path))
     root = (path.parent / spec.root).resolve()
     if cfg.split not in spec.splits:
         raise PatchkitError(
@@ -156,17 +151,28 @@ def _resolve_split(cfg: SceneConfig) -> tuple[Path, Path | None, bool]:
     if not images.is_dir():
         raise PatchkitError(f"image folder {images} of split '{cfg.split}' not found", path)
     if cfg.labels == "self":
-        return images, None, True
+        return SceneSource(list_images(images), None, path, "scene-yaml")
     label_sets = split.get("labels", {}) or {}
     if cfg.labels in label_sets:
-        return images, root / label_sets[cfg.labels], False
-    if Path(cfg.labels).is_dir():
-        return images, Path(cfg.labels), False
-    raise PatchkitError(
-        f"unknown label set '{cfg.labels}' (split '{cfg.split}' has: "
-        f"{', '.join(label_sets) or 'none'}; or use 'self' or a folder)",
-        path,
-    )
+        folder = root / label_sets[cfg.labels]
+    elif Path(cfg.labels).is_dir():
+        folder = Path(cfg.labels)
+    else:
+        raise PatchkitError(
+            f"unknown label set '{cfg.labels}' (split '{cfg.split}' has: "
+            f"{', '.join(label_sets) or 'none'}; or use 'self' or a folder)",
+            path,
+        )
+    if not folder.is_dir():
+        raise PatchkitError("label folder not found", folder)
+    return SceneSource(list_images(images), lambda p, w, h: read_yolo_labels(folder / f"{p.stem}.txt", w, h),
+                       path, "scene-yaml")
+
+
+def scene_source(cfg: SceneConfig) -> SceneSource:
+    """Images and label reader of a scene config, from any supported layout
+    (:mod:`patchkit.scenes.sources`)."""
+    return resolve_source(cfg.path, cfg.split, cfg.labels, lambda p, data: _scene_yaml_source(cfg, p, data))
 
 
 def _filter_boxes(boxes: Tensor, cfg: SceneConfig) -> Tensor:
@@ -187,14 +193,11 @@ def load_scene(cfg: SceneConfig, imgsz: int, detector=None, keep_empty: bool = F
         detector: a :class:`~patchkit.detectors.base.Detector`, needed for self-labels.
         keep_empty: keep images without target boxes (evaluation wants them; training doesn't).
     """
-    image_dir, label_dir, self_label = _resolve_split(cfg)
-    paths = list_images(image_dir)
-    if cfg.max_images:
-        paths = paths[: cfg.max_images]
+    source = scene_source(cfg)
+    paths = source.images[: cfg.max_images] if cfg.max_images else source.images
     if not paths:
-        raise PatchkitError("scene has no images", image_dir)
-    if label_dir is not None and not label_dir.is_dir():
-        raise PatchkitError("label folder not found", label_dir)
+        raise PatchkitError(f"scene has no images (split '{cfg.split}')", source.origin)
+    self_label = source.labels is None
     canvases, boxes, scales, pads = [], [], [], []
     targets = set(cfg.classes)
     for p in paths:
@@ -205,8 +208,8 @@ def load_scene(cfg: SceneConfig, imgsz: int, detector=None, keep_empty: bool = F
         canvases.append(canvas[0].mul(255).round_().clamp_(0, 255).to(torch.uint8))
         scales.append([params.scale_x, params.scale_y])
         pads.append([params.pad_x, params.pad_y])
-        if label_dir is not None:
-            cls, b = read_yolo_labels(label_dir / f"{p.stem}.txt", w, h)
+        if source.labels is not None:
+            cls, b = source.labels(p, w, h)
             keep = torch.tensor([int(c) in targets for c in cls.tolist()], dtype=torch.bool)
             boxes.append(boxes_to_letterbox(b[keep], params))
     images = torch.stack(canvases)
@@ -219,7 +222,7 @@ def load_scene(cfg: SceneConfig, imgsz: int, detector=None, keep_empty: bool = F
     if not keep_empty:
         keep = [i for i, b in enumerate(boxes) if b.shape[0] > 0]
         if not keep:
-            raise PatchkitError(f"scene has no target boxes of classes {cfg.classes}", image_dir)
+            raise PatchkitError(f"scene has no target boxes of classes {cfg.classes}", source.origin)
         scene = scene.subset(keep)
     return scene
 
