@@ -165,4 +165,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(args.json, {k: v for k, v in result.items() if k != "files"})
     print((Path(args.out) / "report.md").read_text(encoding="utf-8"))
+    unseen = [Path(v["path"]).name for v in result.get("videos", [])
+              if v.get("role") == "test" and v.get("frames") and not v.get("frames_with_target")]
+    if unseen and len(unseen) == sum(v.get("role") == "test" for v in result.get("videos", [])):
+        hint = {"markers": "no ArUco marker of the patch was detected in any frame (check --markers / "
+                           "--marker-dict / --marker-ids, focus and resolution)",
+                "box": "the --box target was never found", "boxes": "no true box in VIDEO.json was matched",
+                "every": "no person was detected"}.get(args.reference, "the target was never found")
+        raise PatchkitError(f"{', '.join(unseen)}: the target was never found: {hint}; nothing to score "
+                            f"(the report for the frames is in {args.out})")
     return 0

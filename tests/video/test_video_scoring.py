@@ -252,3 +252,15 @@ def test_version_flag(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"patchkit {__version__}"
+
+
+def test_a_video_where_no_marker_is_ever_found_is_an_error_not_an_empty_table(tmp_path, capsys):
+    from patchkit.cli.main import main
+
+    video = tmp_path / "blank.mp4"
+    write_video(video, (np.full((96, 128, 3), 120, np.uint8) for _ in range(4)), fps=5.0)
+    code = main(["score", str(video), "--detector", "yolov8n.yaml", "--target", "0", "--imgsz", "64", "--out", str(tmp_path / "o"),
+                 "--quiet", "--no-video", "--no-plots", "--bootstrap", "10"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "blank.mp4: the target was never found" in err[-1] and "ArUco" in err[-1]
+    assert (tmp_path / "o" / "frames.jsonl").is_file()  # the frames scored are kept
