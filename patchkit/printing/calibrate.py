@@ -33,6 +33,7 @@ from patchkit.printing.fit import (
     fit_polynomial,
     kfold_indices,
 )
+from patchkit.printing.lut import lattice_points
 from patchkit.printing.measure import ChartMeasurement, measure_chart
 from patchkit.printing.profile import PrinterProfile
 
@@ -49,13 +50,15 @@ class CalibrationReport:
     n_photos: int
     n_swatches: int
     n_used: int
-    cv: dict[str, float]
+    cv: dict[str, float]  # of the model the profile holds (``model``)
     lam: float
     lut_size: int
     replicate: dict[str, float]
     cross_photo: dict[str, float] | None
     baseline_poly3_cv: dict[str, float]
     photos: list[dict[str, Any]]
+    model: str = "lattice"
+    model_choice: str = ""
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -66,10 +69,13 @@ class CalibrationReport:
         """Human-readable multi-line summary (what ``patchkit calibrate`` prints)."""
         lines = [
             f"chart {self.chart_id}: {self.n_photos} photo(s), {self.n_used}/{self.n_swatches} swatches used",
-            f"LUT {self.lut_size}^3 (lambda {self.lam:.2g}), cross-validated dE2000: "
+            f"profile ({self.model}), cross-validated dE2000: "
             f"mean {self.cv['mean']:.2f}  p95 {self.cv['p95']:.2f}  max {self.cv['max']:.2f}",
-            f"polynomial baseline (cubic) CV dE2000: mean {self.baseline_poly3_cv['mean']:.2f}  p95 {self.baseline_poly3_cv['p95']:.2f}",
+            f"cubic polynomial CV dE2000: mean {self.baseline_poly3_cv['mean']:.2f}  p95 {self.baseline_poly3_cv['p95']:.2f}; "
+            f"{self.lut_size}^3 lattice (lambda {self.lam:.2g})",
         ]
+        if self.model_choice:
+            lines.append(f"profile model: {self.model_choice}")
         if self.replicate:
             lines.append(f"replicate consistency dE2000: mean {self.replicate['mean']:.2f}  max {self.replicate['max']:.2f}")
         if self.cross_photo:
@@ -143,6 +149,28 @@ def _replicate_consistency(layout: ChartLayout, y: np.ndarray, used: np.ndarray)
     return error_stats(np.concatenate(des))
 
 
+#: the cubic is kept only when its cross-validated mean dE2000 is below the lattice's by this much
+POLY_MARGIN = 0.02
+#: lattice size the cubic is baked into (trilinear error of a cubic at 17^3 is about 0.01 dE2000)
+BAKE_SIZE = 17
+
+
+def _choose_model(fit, poly: dict[str, float], x: np.ndarray, y: np.ndarray, lut_size: int
+                  ) -> tuple[np.ndarray, str, str]:
+    """The profile's LUT, model name and why: the lattice, unless the cubic polynomial predicts
+    held-out swatches better (lower cross-validated mean dE2000); then the cubic, fitted on every
+    swatch, baked into a ``BAKE_SIZE``^3 lattice so the profile keeps one format."""
+    lat, cub = fit.cv["mean"], poly["mean"]
+    if cub < lat - POLY_MARGIN:
+        size = max(BAKE_SIZE, lut_size)
+        model = fit_polynomial(x, y, degree=3, ridge=1e-6)
+        lut = np.clip(model.predict(lattice_points(size)), 0.0, 1.0).reshape(size, size, size, 3)
+        return lut, "poly3", (f"cubic polynomial (baked into a {size}^3 LUT): its cross-validated mean dE2000 "
+                              f"{cub:.2f} beats the {lut_size}^3 lattice's {lat:.2f}")
+    return fit.lut, "lattice", (f"{lut_size}^3 lattice: its cross-validated mean dE2000 {lat:.2f} is not "
+                                f"beaten by the cubic polynomial's {cub:.2f}")
+
+
 def _poly_cv(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) -> dict[str, float]:
     uniq, inv = np.unique(groups, return_inverse=True)
     fold_of = np.empty(len(uniq), dtype=np.int64)
@@ -152,7 +180,8 @@ def _poly_cv(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5) -
     for f in range(folds):
         test = fold_of[inv] == f
         pred[test] = fit_polynomial(x[~test], y[~test], degree=3, ridge=1e-6).predict(x[test])
-    return error_stats(delta_e_rgb(np.clip(pred, 0, 1), y))
+    pred = np.clip(pred, 0, 1)
+    return {**error_stats(delta_e_rgb(pred, y)), "rgb_rmse": float(np.sqrt(np.mean((pred - y) ** 2)))}
 
 
 def calibrate(
@@ -165,8 +194,8 @@ def calibrate(
 ) -> tuple[PrinterProfile, CalibrationReport]:
     """Fit a printer profile from ``(name, uint8 RGB photo)`` pairs of one chart.
 
-    Every photo must be usable; video frames (names containing ``#frame``) that fail (blur,
-    chart out of view) are skipped with a warning, as long as one frame is usable."""
+    Photos and video frames that fail (no chart found, blur, chart out of view) are skipped with
+    a warning naming each, as long as one is usable; with none usable the first error is raised."""
     t0 = time.perf_counter()
     with single_thread():
         measurements: list[ChartMeasurement] = []
@@ -176,9 +205,7 @@ def calibrate(
         for source, img in images:
             try:
                 m = measure_chart(img, layout, source)
-            except PatchkitError as exc:
-                if "#frame" not in source:  # a photo must be usable; video frames may be skipped
-                    raise
+            except PatchkitError as exc:  # one bad photo does not sink the others
                 first_error = first_error or exc
                 skipped.append(f"{source}: {exc}")
                 continue
@@ -190,10 +217,16 @@ def calibrate(
             raise first_error
         assert layout is not None
         profile, report = _fit(measurements, layout, lut_size, folds, name, notes, used_images)
-        if skipped:
-            msg = f"skipped {len(skipped)} video frame(s) without a usable chart (first: {skipped[0]})"
+        frames = [k for k in skipped if "#frame" in k.split(":")[0]]
+        if frames:
+            msg = f"skipped {len(frames)} video frame(s) without a usable chart (first: {frames[0]})"
             report.warnings.append(msg)
             profile.meta["warnings"].append(msg)
+        for k in skipped:
+            if k not in frames:
+                msg = f"skipped photo without a usable chart: {k}"
+                report.warnings.append(msg)
+                profile.meta["warnings"].append(msg)
     report.seconds = time.perf_counter() - t0
     profile.meta["fit"]["seconds"] = round(report.seconds, 3)
     return profile, report
@@ -218,6 +251,8 @@ def _fit(
     groups = _groups(layout.swatch_rgb)[used]
     fit = fit_lattice_cv(x, y, size=lut_size, folds=folds, groups=groups)
     poly = _poly_cv(x, y, groups, folds)
+    lut, model, choice = _choose_model(fit, poly, x, y, lut_size)
+    kept_cv = poly if model == "poly3" else fit.cv  # the numbers of the model the profile holds
     replicate = _replicate_consistency(layout, y_all, used)
 
     cross = None
@@ -229,9 +264,9 @@ def _fit(
         cross = error_stats(np.concatenate(des))
 
     warnings = [w for m in measurements for w in (f"{m.source}: {x}" for x in m.warnings)]
-    if fit.cv["mean"] > WARN_MEAN or fit.cv["p95"] > WARN_P95:
+    if kept_cv["mean"] > WARN_MEAN or kept_cv["p95"] > WARN_P95:
         warnings.append(
-            f"cross-validated error is high (mean {fit.cv['mean']:.2f}, p95 {fit.cv['p95']:.2f} dE2000; "
+            f"cross-validated error is high (mean {kept_cv['mean']:.2f}, p95 {kept_cv['p95']:.2f} dE2000; "
             f"expected <= {WARN_MEAN} / {WARN_P95}): check focus, glare and even lighting"
         )
     if replicate and replicate["mean"] > WARN_MEAN:
@@ -248,10 +283,11 @@ def _fit(
         s["size"] = [int(img.shape[1]), int(img.shape[0])]
         sources.append(s)
     fit_stats = {
-        "cv_mean": fit.cv["mean"],
-        "cv_p95": fit.cv["p95"],
-        "cv_max": fit.cv["max"],
-        "cv_rgb_rmse": fit.cv["rgb_rmse"],
+        "cv_mean": kept_cv["mean"],
+        "cv_p95": kept_cv["p95"],
+        "cv_max": kept_cv["max"],
+        "cv_rgb_rmse": kept_cv["rgb_rmse"],
+        "lattice_cv_mean": fit.cv["mean"],
         "cv_by_lambda": fit.cv_by_lambda,
         "folds": folds,
         "poly3_cv_mean": poly["mean"],
@@ -267,7 +303,8 @@ def _fit(
         "name": name,
         "chart_id": layout.chart_id,
         "chart_fingerprint": layout.fingerprint(),
-        "model": "lattice",
+        "model": model,
+        "model_choice": choice,
         "lambda": fit.lam,
         "notes": dict(notes or {}),
         "paper_white": [1.0, 1.0, 1.0],
@@ -291,18 +328,20 @@ def _fit(
         "photo_mad": np.stack([m.mad for m in measurements]).astype(np.float32),
         "photo_kept": kept,
     }
-    profile = PrinterProfile(fit.lut.astype(np.float32), meta, measurements_npz)
+    profile = PrinterProfile(lut.astype(np.float32), meta, measurements_npz)
     report = CalibrationReport(
         chart_id=layout.chart_id,
         n_photos=len(measurements),
         n_swatches=int(layout.n_swatches),
         n_used=int(used.sum()),
-        cv={k: float(v) for k, v in fit.cv.items()},
+        cv={k: float(v) for k, v in kept_cv.items()},
         lam=float(fit.lam),
         lut_size=lut_size,
         replicate=replicate,
         cross_photo=cross,
         baseline_poly3_cv=poly,
+        model=model,
+        model_choice=choice,
         photos=[m.summary() for m in measurements],
         warnings=warnings,
     )

@@ -70,3 +70,34 @@ def test_two_photos_combine_and_report_cross_photo_consistency():
     assert profile.measurements["photo_kept"].shape == (2, 418)
     assert profile.meta["fit"]["cross_photo_mean"] == pytest.approx(report.cross_photo["mean"])
     assert "cross-photo" in report.format()
+
+
+def test_one_photo_without_a_chart_is_skipped_with_a_warning_not_fatal():
+    a = scenario("halftone", False)
+    blank = np.full_like(a.photo, 200)
+    profile, report = calibrate([("good.jpg", a.photo), ("blank.jpg", blank)], name="one-bad")
+    assert report.n_photos == 1
+    assert any("blank.jpg" in w and "skipped photo" in w for w in report.warnings)
+    assert any("blank.jpg" in w for w in profile.meta["warnings"])
+    with pytest.raises(Exception, match="blank.jpg"):  # with no usable photo the first error is raised
+        calibrate([("blank.jpg", blank)])
+
+
+def test_the_profile_keeps_the_model_that_predicts_held_out_swatches_better():
+    from patchkit.printing.calibrate import _choose_model
+    from patchkit.printing.fit import fit_lattice_cv
+
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 3))
+    y = np.clip(0.05 + 0.8 * x + 0.1 * x**2 - 0.05 * x**3, 0, 1)  # a cubic: the polynomial is exact
+    fit = fit_lattice_cv(x, y, size=5, folds=5)
+    poly = {"mean": fit.cv["mean"] - 0.05, "p95": 0.02, "max": 0.03, "rgb_rmse": 1e-4}  # the cubic scores better
+    lut, model, why = _choose_model(fit, poly, x, y, 5)
+    assert model == "poly3" and lut.shape == (17, 17, 17, 3) and "beats" in why
+    from patchkit.printing.lut import apply_lut_numpy
+
+    assert de(apply_lut_numpy(lut, x), y).max() < 0.1  # the baked cubic reproduces it
+    lut2, model2, why2 = _choose_model(fit, {**poly, "mean": fit.cv["mean"] - 0.01}, x, y, 5)  # within the margin
+    assert model2 == "lattice" and lut2 is fit.lut and "not beaten" in why2
+    _, report = calibrated("halftone", False)
+    assert report.model in ("lattice", "poly3") and report.model_choice and f"profile ({report.model})" in report.format()
