@@ -40,7 +40,7 @@ def build(out: Path, photos: int = 2) -> None:
             try:
                 rc = patchkit_main(
                     ["calibrate", *files, "-o", str(out.resolve() / name), "--name", name,
-                     "--printer", f"simulated {p.kind} printer", "--paper", "simulated",
+                     "--printer-model", f"simulated {p.kind} printer", "--paper", "simulated",
                      "--camera", "simulated camera", "--notes", p.describe()]
                 )
             finally:

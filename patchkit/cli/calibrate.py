@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from patchkit.cli.common import add_quiet_option
 from patchkit.errors import PatchkitError
 from patchkit.io import atomic_write_json
 from patchkit.printing.calibrate import calibrate_files
@@ -24,12 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, metavar="PROFILE_PATH", help="profile folder, e.g. printers/NAME")
     p.add_argument("--chart", metavar="CHART_JSON", help="chart.json to check the photos against (optional)")
     p.add_argument("--name", help="profile name (default: the output folder's name)")
-    p.add_argument("--printer", default="", help="note: printer model and driver settings")
+    p.add_argument("--printer-model", default="", help="note: printer model and driver settings")
     p.add_argument("--paper", default="", help="note: paper or medium")
     p.add_argument("--camera", default="", help="note: camera and mode")
     p.add_argument("--notes", default="", help="free-text note")
     p.add_argument("--lut-size", type=int, default=9, help="lattice nodes per axis (default 9)")
     p.add_argument("--json", metavar="FILE", help="also write the fit report as JSON")
+    add_quiet_option(p)
     p.set_defaults(func=run)
 
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if not 3 <= args.lut_size <= 33:
         raise PatchkitError(f"--lut-size {args.lut_size} is outside 3..33")
     out = Path(args.out)
-    notes = {k: v for k, v in (("printer", args.printer), ("paper", args.paper), ("camera", args.camera), ("text", args.notes)) if v}
+    notes = {k: v for k, v in (("printer", args.printer_model), ("paper", args.paper), ("camera", args.camera), ("text", args.notes)) if v}
     name = args.name or (out.stem if out.suffix.lower() in (".json", ".npz") else out.name)
     profile, report = calibrate_files(args.inputs, chart=args.chart, lut_size=args.lut_size, name=name, notes=notes)
     path = profile.save(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from patchkit.cli.common import add_json_option, add_quiet_option, write_json_option
 from patchkit.errors import PatchkitError
 from patchkit.io import atomic_write_bytes, atomic_write_json
 from patchkit.printing.chart import N_KEYS, chart_image, chart_page, layout_for_key
@@ -23,12 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "with the printer, paper and settings of the patch, photograph it, then run patchkit calibrate."
         ),
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--page", choices=sorted(PAGE_SIZES_MM), default="a4", help="page size (default a4)")
     p.add_argument(
         "--key", type=int, default=0, help=f"layout key 0..{N_KEYS - 1}: marker ids and swatch order (default 0)"
     )
     p.add_argument("--dpi", type=float, default=300.0, help="resolution of chart.png (default 300)")
+    add_json_option(p, "the chart layout (as DIR/chart.json)")
+    add_quiet_option(p)
     p.set_defaults(func=run)
 
 
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     data = layout.to_json()
     data["png_dpi"] = args.dpi
     atomic_write_json(out / "chart.json", data)
+    write_json_option(args, data)
     print(f"wrote {out / 'chart.pdf'}, {out / 'chart.png'} ({args.dpi:g} dpi), {out / 'chart.json'}")
     print(f"{layout.chart_id}: {layout.n_swatches} swatches, marker ids {layout.marker_ids}; print at 100% (Actual size)")
     return 0

@@ -22,3 +22,53 @@ def float_list(text: str) -> tuple[float, ...]:
     if not vals:
         raise argparse.ArgumentTypeError("expected at least one number")
     return vals
+
+
+def add_quiet_option(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``, as ``score`` and ``demo`` always had it: no progress bars (the results are still
+    printed; warnings and errors go to stderr). Accepted by every command, so scripts can pass it."""
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
+
+
+def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", metavar="FILE", help=f"also write {what} as JSON to FILE")
+
+
+def write_json_option(args: argparse.Namespace, payload: dict) -> None:
+    """Write ``payload`` to ``--json FILE`` (atomically) when the option was given."""
+    if getattr(args, "json", None):
+        from patchkit.io import atomic_write_json
+
+        atomic_write_json(args.json, payload)
+
+
+def add_patch_input(parser: argparse.ArgumentParser, help: str) -> None:
+    """The patch image, positional (``patchkit export PATCH.png``) or ``--patch PATCH.png`` as in
+    ``evaluate``; :func:`patch_input` reads whichever was given."""
+    parser.add_argument("patch", nargs="?", metavar="PATCH.png", help=help)
+    parser.add_argument("--patch", dest="patch_option", metavar="PATCH.png", help="the same, as an option")
+
+
+def patch_input(args: argparse.Namespace) -> str:
+    from patchkit.errors import PatchkitError
+
+    if args.patch and args.patch_option and args.patch != args.patch_option:
+        raise PatchkitError(f"two patches given ({args.patch} and --patch {args.patch_option}); give one")
+    patch = args.patch or args.patch_option
+    if not patch:
+        raise PatchkitError("a patch image is required (PATCH.png or --patch PATCH.png)")
+    return patch
+
+
+def output_file(out: str, patch: str, suffix: str, suffixes: tuple[str, ...]):
+    """``--out`` as a file (its suffix one of ``suffixes``) or a folder (then ``DIR/<patch stem><suffix>``)."""
+    from pathlib import Path
+
+    from patchkit.errors import PatchkitError
+
+    path = Path(out)
+    if path.suffix.lower() in suffixes:
+        return path
+    if path.suffix and not path.is_dir():
+        raise PatchkitError(f"--out must be a folder or end in {' or '.join(suffixes)}", path)
+    return path / f"{Path(patch).stem}{suffix}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from patchkit.cli.common import add_device_option
+from patchkit.cli.common import add_json_option, write_json_option, add_device_option
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,10 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. attack.epochs=60")
-    p.add_argument("--out", help="report folder (default runs/demo)")
+    p.add_argument("-o", "--out", help="report folder (default runs/demo)")
     p.add_argument("--config", help="a demo config YAML (fields of patchkit.demo.DemoConfig)")
     p.add_argument("--quick", action="store_true", help="a shortened run (about a quarter of the time)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
+    add_json_option(p, "the summary (as OUT/summary.json)")
     add_device_option(p)
     p.set_defaults(func=run, device=None)
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["progress"] = False
     cfg = load_config(DemoConfig, args.config, overrides)
     summary = run_demo(cfg)
+    write_json_option(args, summary)
     print()
     print(summary_table(summary))
     print(f"\nreport: {cfg.out}/report.md (summary.json, patch.png, film/patch.pdf, plots/); "

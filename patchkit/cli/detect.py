@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from patchkit.cli.common import add_device_option, resolve_device
+from patchkit.cli.common import add_quiet_option, add_device_option, resolve_device
 from patchkit.errors import PatchkitError
 from patchkit.io import IMAGE_SUFFIXES, atomic_write_json, list_images, read_image
 
@@ -39,7 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--classes", type=int, nargs="+", metavar="ID", help="keep only these class ids")
     p.add_argument("--max-det", type=int, default=300, help="maximum detections per image (default 300)")
-    p.add_argument("--json", metavar="FILE", help="write the detections as JSON (see docs/interfaces.md)")
+    p.add_argument("--json", metavar="FILE", help="write the detections as JSON (the README's contract)")
+    p.add_argument("-o", "--out", metavar="DIR", help="also write DIR/detections.json (the same JSON)")
+    add_quiet_option(p)
     add_device_option(p)
     p.set_defaults(func=run)
 
@@ -119,9 +121,12 @@ def run(args: argparse.Namespace) -> int:
         images.append(rec)
         _print_table(rec)
 
-    if args.json:
+    targets = [Path(args.json)] if args.json else []
+    if args.out:
+        targets.append(Path(args.out) / "detections.json")
+    for target in targets:
         atomic_write_json(
-            args.json,
+            target,
             {
                 "detector": str(args.detector),
                 "imgsz": detector.info.imgsz,

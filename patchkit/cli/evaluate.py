@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from patchkit.cli.common import add_device_option, float_list, resolve_device
+from patchkit.cli.common import add_quiet_option, add_device_option, float_list, resolve_device
 from patchkit.errors import PatchkitError, suggest
 
 log = logging.getLogger(__name__)
@@ -26,18 +26,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser("evaluate", help="digital evaluation of patches: AP, ASR, detection rate, transfer",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--detector", nargs="+", required=True, metavar="W", help="weights files, YAMLs or registered names")
-    p.add_argument("--scene", required=True, metavar="SCENE_OR_DIR", help="scene YAML or image folder")
-    p.add_argument("--split", default="test", help="split of a scene YAML (default test)")
+    p.add_argument("--scene", required=True, metavar="SCENE",
+                   help="scene YAML, ultralytics dataset YAML, YOLO dataset folder, COCO JSON or image folder")
+    p.add_argument("--split", default="test", help="split of a scene / dataset YAML or YOLO folder (default test)")
     p.add_argument("--labels", default=None,
                    help="label set name or YOLO label folder for the 'labels' reference (default: 'official' "
                         "when the scene has it; 'none' to skip)")
     p.add_argument("--patch", nargs="*", default=[], metavar="PATCH.png",
                    help="patch images (RGB PNG) or folders of them (every image inside, sorted)")
-    p.add_argument("--reference", nargs="+", choices=("self", "labels"), default=["self", "labels"])
+    p.add_argument("--reference", nargs="+", choices=("self", "labels"), default=["self", "labels"],
+                   help="boxes the patches go on and are scored against: the detector's own clean detections "
+                        "(self) and/or the scene's labels (default both)")
     p.add_argument("--target", default="person", help="target class name or id (default person)")
     p.add_argument("--imgsz", type=int, default=640, help="square canvas / detector input size (default 640)")
     p.add_argument("--thresholds", type=float_list, default=None, help="confidence sweep (default 0.1,0.2,0.25,...,0.9)")
-    p.add_argument("--conf", type=float, default=0.25, help="threshold shown in the markdown table (added to the sweep)")
+    p.add_argument("--conf", type=float, default=0.25,
+                   help="headline confidence: the detection rate and ASR in the table are at this threshold (added "
+                        "to the sweep; AP uses --score-conf)")
     p.add_argument("--score-conf", type=float, default=0.01, help="detection threshold for AP (default 0.01)")
     p.add_argument("--ref-conf", type=float, default=0.4, help="confidence of the clean detections used as the "
                                                                "'self' reference (default 0.4)")
@@ -49,13 +54,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="test-time EOT: score each image under N seeded physical draws (default 0: flat paste)")
     p.add_argument("--eot-config", default=None, metavar="YAML",
                    help="EOT settings (an 'eot:' section or bare keys; default: the sidecar's, else the defaults)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random-noise control and of EOT draw 0")
+    p.add_argument("--batch", type=int, default=8, help="images per detector call (default 8)")
     p.add_argument("--max-images", type=int, default=0, help="use at most N images (0 = all)")
-    p.add_argument("--json", default=None, metavar="FILE")
-    p.add_argument("--csv", default=None, metavar="FILE")
-    p.add_argument("--out", default=None, metavar="DIR", help="folder for evaluation.json/.csv and the PNG plots")
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--json", default=None, metavar="FILE", help="write every metric as JSON (the README's contract)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="write one CSV line per detector x reference x condition")
+    p.add_argument("-o", "--out", default=None, metavar="DIR", help="folder for evaluation.json/.csv and the PNG plots")
+    p.add_argument("--no-plots", action="store_true", help="do not draw the PR and ASR plots into --out")
+    add_quiet_option(p)
     add_device_option(p)
     p.set_defaults(func=run)
     return p

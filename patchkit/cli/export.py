@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from patchkit.cli.common import (add_json_option, add_patch_input, add_quiet_option, output_file, patch_input,
+                                 write_json_option)
 from patchkit.errors import PatchkitError
 from patchkit.io import atomic_write_bytes, atomic_write_json, read_image
 from patchkit.printing.drawing import PAGE_SIZES_MM
@@ -24,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "layout (sizes, marker ids and positions in mm) is written next to the output."
         ),
     )
-    p.add_argument("patch", metavar="PATCH.png", help="the digital patch (RGB image)")
+    add_patch_input(p, "the digital patch (RGB image)")
     p.add_argument("--width-mm", type=float, required=True, help="printed width in mm")
     p.add_argument("--height-mm", type=float, help="printed height in mm (default: keep the aspect ratio)")
     p.add_argument("--dpi", type=float, default=300.0, help="printer resolution for the upsampling (default 300)")
@@ -35,14 +36,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overlap-mm", type=float, default=10.0, help="tile overlap in mm (default 10)")
     p.add_argument("--printer", metavar="PROFILE", help="printer profile: its name and hash go on the label and QA strip")
     p.add_argument("--no-qa-strip", action="store_true", help="leave out the grey ramp / swatch strip")
-    p.add_argument("--out", required=True, metavar="FILE.pdf", help="output .pdf (or .png: the upsampled image only)")
+    p.add_argument("-o", "--out", required=True, metavar="FILE.pdf|DIR",
+                   help="output .pdf (or .png: the upsampled image only), or a folder for DIR/PATCH.pdf")
+    add_json_option(p, "the layout record (also written next to the output)")
+    add_quiet_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.suffix.lower() not in (".pdf", ".png"):
-        raise PatchkitError("--out must end in .pdf or .png", out)
+    args.patch = patch_input(args)
+    out = output_file(args.out, args.patch, ".pdf", (".pdf", ".png"))
     patch = read_image(args.patch)
     profile = PrinterProfile.load(args.printer) if args.printer else None
     if args.marker_mm is not None and not 5 <= args.marker_mm <= 100:
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         exp.meta["output"] = {"format": "pdf", "pages": exp.meta.get("pages", 1)}
     sidecar = out.with_suffix(".json")
     atomic_write_json(sidecar, exp.meta)
+    write_json_option(args, exp.meta)
     w, h = exp.meta["size_mm"]
     nx, ny = exp.meta["pixels"]
     print(f"wrote {out} ({w:g} x {h:g} mm, {nx} x {ny} px @ {args.dpi:g} dpi, {exp.meta.get('pages', 1)} page(s)) and {sidecar}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from patchkit.errors import PatchkitError
@@ -17,18 +18,46 @@ from patchkit.errors import PatchkitError
 SUBCOMMANDS = ["demo", "detect", "train", "score", "evaluate", "chart", "calibrate", "preview", "export", "toyworld"]
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as one line (``patchkit CMD: error: ...``) and exit status 2, not the usage block."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's API
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _plain(text: str | None) -> str | None:
+    """Help text without reStructuredText markup (``code``, :class:`x`) for the terminal."""
+    if not text:
+        return text
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
+def _clean_help(parser: argparse.ArgumentParser) -> None:
+    parser.description = _plain(parser.description)
+    if parser.description:
+        parser.description = parser.description.replace("%%", "%")  # descriptions are not %-formatted
+    for action in parser._actions:
+        action.help = _plain(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _clean_help(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="patchkit",
         description="Physical adversarial patches against object detectors.",
     )
     from patchkit import __version__
 
     parser.add_argument("--version", action="version", version=f"patchkit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     sub.required = True
     for name in SUBCOMMANDS:
         importlib.import_module(f"patchkit.cli.{name}").add_parser(sub)
+    _clean_help(parser)
     return parser
 
 

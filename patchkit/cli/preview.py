@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from patchkit.cli.common import add_patch_input, add_quiet_option, output_file, patch_input
 from patchkit.errors import PatchkitError
 from patchkit.io import atomic_write_json, read_image, save_image
 from patchkit.printing.gamut import gamut_report
@@ -24,9 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "any printable colour) in magenta. Prints the share of pixels out of gamut."
         ),
     )
-    p.add_argument("patch", metavar="PATCH.png", help="the digital patch")
+    add_patch_input(p, "the digital patch")
     p.add_argument("--printer", required=True, metavar="PROFILE", help="printer profile (e.g. printers/NAME)")
-    p.add_argument("--out", metavar="FILE.png", help="output image (default: PATCH_preview.png next to the patch)")
+    p.add_argument("-o", "--out", metavar="FILE.png|DIR",
+                   help="output image, or a folder for DIR/PATCH_preview.png (default: next to the patch)")
+    add_quiet_option(p)
     p.add_argument("--threshold", type=float, default=3.0, help="out-of-gamut threshold in dE2000 (default 3)")
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     p.set_defaults(func=run)
@@ -56,10 +59,12 @@ def side_by_side(patch: np.ndarray, predicted: np.ndarray, out_of_gamut: np.ndar
 def run(args: argparse.Namespace) -> int:
     if not args.threshold > 0:
         raise PatchkitError(f"--threshold {args.threshold} must be positive")
+    args.patch = patch_input(args)
     patch = read_image(args.patch)
     profile = PrinterProfile.load(args.printer)
     rep = gamut_report(profile, patch, threshold=args.threshold)
-    out = Path(args.out) if args.out else Path(args.patch).with_name(Path(args.patch).stem + "_preview.png")
+    stem = Path(args.patch).stem + "_preview"
+    out = output_file(args.out, stem, ".png", (".png",)) if args.out else Path(args.patch).with_name(stem + ".png")
     save_image(out, side_by_side(patch, rep.predicted, rep.distance > args.threshold))
     print(
         f"{args.patch}: {rep.share_out_of_gamut:.1%} of pixels out of gamut (> {args.threshold:g} dE2000 from any "

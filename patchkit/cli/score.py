@@ -57,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--angle-bins", type=float_list, default=None, help="viewing-angle bin edges in degrees")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--out", default="runs/score", metavar="DIR", help="output folder (default runs/score)")
+    p.add_argument("-o", "--out", default="runs/score", metavar="DIR", help="output folder (default runs/score)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the summary JSON here too")
     p.add_argument("--no-video", action="store_true", help="do not write annotated videos")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")

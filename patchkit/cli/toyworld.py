@@ -19,7 +19,7 @@ import platform
 import shutil
 from pathlib import Path
 
-from patchkit.cli.common import add_device_option, resolve_device
+from patchkit.cli.common import add_device_option, add_json_option, add_quiet_option, resolve_device, write_json_option
 from patchkit.errors import PatchkitError
 
 
@@ -34,11 +34,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     g = sub.add_parser("generate", help="write a YOLO-format toy-world dataset")
     _dataset_options(g, n_train=1000, n_val=100, n_test=200)
-    g.add_argument("--out", required=True, type=Path, help="output folder")
+    g.add_argument("-o", "--out", required=True, type=Path, help="output folder")
+    add_json_option(g, "the dataset summary")
+    add_quiet_option(g)
     g.set_defaults(func=run_generate)
 
     t = sub.add_parser("train-detector", help="train the toy detector on a generated toy world")
-    t.add_argument("--out", required=True, type=Path, help="work folder (dataset, ultralytics run, weights)")
+    t.add_argument("-o", "--out", required=True, type=Path, help="work folder (dataset, ultralytics run, weights)")
     t.add_argument("--data", type=Path, help="an existing toy-world dataset folder (default: generate OUT/data)")
     _dataset_options(t, n_train=1000, n_val=32, n_test=300)
     t.add_argument("--model", type=Path, help="model YAML (default scenes/toyworld/toy_detector.yaml)")
@@ -46,11 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--imgsz", type=int, default=320)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--export", type=Path, help="also copy the weights (and .json) here, e.g. patchkit/data/toy_detector.pt")
+    add_json_option(t, "the detector's test metrics")
+    add_quiet_option(t)
     add_device_option(t)
     t.set_defaults(func=run_train)
 
     v = sub.add_parser("video", help="render a walking figure wearing a patch")
-    v.add_argument("--out", required=True, type=Path, help="output folder (walk.mp4, walk.json)")
+    v.add_argument("-o", "--out", required=True, type=Path, help="output folder (walk.mp4, walk.json)")
     v.add_argument("--patch", type=Path, help="patch image (default: a random-noise patch)")
     v.add_argument("--frames", type=int, default=48)
     v.add_argument("--seed", type=int, default=0)
@@ -59,6 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--aspect", type=float, default=1.0,
                    help="printed height / width: 1 a square chest print, above 1 an apron from the collar "
                         "(the demo's is --width 1.8 --aspect 2.2)")
+    add_json_option(v, "the frames' boxes and patch corners (as OUT/walk.json)")
+    add_quiet_option(v)
     v.set_defaults(func=run_video)
 
 
@@ -86,7 +92,10 @@ def run_generate(args: argparse.Namespace) -> int:
     from patchkit.scenes.toyworld.dataset import generate_dataset
 
     _check_counts(args)
-    info = generate_dataset(args.out, args.n_train, args.n_val, args.n_test, args.seed, _config(args), progress=True)
+    info = generate_dataset(args.out, args.n_train, args.n_val, args.n_test, args.seed, _config(args),
+                            progress=not args.quiet)
+    write_json_option(args, {"out": str(args.out), "images": info.images, "boxes": info.boxes,
+                             "data_yaml": str(info.data_yaml), "scene_yaml": str(info.scene_yaml)})
     print(f"wrote {sum(info.images.values())} images ({', '.join(f'{k} {v}' for k, v in info.images.items())}), "
           f"{sum(info.boxes.values())} boxes; ultralytics: {info.data_yaml}; patchkit scene: {info.scene_yaml}")
     return 0
@@ -201,6 +210,7 @@ def run_train(args: argparse.Namespace) -> int:
                     "opencv": cv2.__version__, "ultralytics": _ultralytics_version()},
     }
     atomic_write_json(weights.with_suffix(".json"), sidecar)
+    write_json_option(args, sidecar)
     if args.export:
         args.export.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(weights, args.export)
@@ -247,5 +257,6 @@ def run_video(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_video(args.out / "walk.mp4", seq.frames, fps=seq.fps)
     atomic_write_json(args.out / "walk.json", seq.to_json())
+    write_json_option(args, seq.to_json())
     print(f"wrote {len(seq.frames)} frames to {args.out / 'walk.mp4'} and boxes/patch corners to {args.out / 'walk.json'}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from patchkit.cli.common import add_device_option
+from patchkit.cli.common import add_device_option, add_json_option, add_quiet_option, write_json_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,10 +19,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", nargs="?", help="training config YAML (see examples/train_pennfudan.yaml)")
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. optim.epochs=10")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run saved in RUN_DIR")
-    p.add_argument("--out", help="run folder (same as run.out=...)")
+    p.add_argument("-o", "--out", help="run folder (same as run.out=...)")
     p.add_argument("--exist-ok", action="store_true",
                    help="when the run folder already holds a run, write to the next free NAME-2, NAME-3, ... "
                         "(default: refuse; a run is never overwritten)")
+    add_json_option(p, "the run's summary (folder, steps, last log record)")
+    add_quiet_option(p)
     add_device_option(p)
     p.set_defaults(func=run, device=None)
 
@@ -42,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"run.out={args.out}")
     if args.device:
         overrides.append(f"run.device={args.device}")
+    if args.quiet:
+        overrides.append("run.progress=false")
     if args.resume:
         run_dir = Path(args.resume)
         if not (run_dir / "checkpoint.pt").is_file():
@@ -66,7 +70,17 @@ def run(args: argparse.Namespace) -> int:
               f"is saved. Continue with: patchkit train --resume {trainer.run_dir}", file=sys.stderr)
         return 130
     print(f"patch: {trainer.run_dir / 'patch.png'}  (checkpoint, log.jsonl, config.yaml beside it)")
+    write_json_option(args, _summary(trainer))
     return 0
+
+
+def _summary(trainer) -> dict:
+    from patchkit.video.sinks import read_jsonl
+
+    log = trainer.run_dir / "log.jsonl"
+    records = list(read_jsonl(log)) if log.is_file() else []
+    return {"run": str(trainer.run_dir), "patch": str(trainer.run_dir / "patch.png"), "step": trainer.state.step,
+            "total_steps": trainer.total_steps, "last_log": records[-1] if records else None}
 
 
 def free_run_dir(run_dir: Path, exist_ok: bool) -> Path:
