@@ -38,8 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--thresholds", type=float_list, default=None,
                    help="comma-separated thresholds to report (default 0.1,0.25,0.4,0.5,0.6,0.75,0.9)")
     p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
-    p.add_argument("--imgsz", type=int, default=640)
-    p.add_argument("--letterbox", choices=("rect", "square"), default="rect")
+    p.add_argument("--imgsz", type=int, default=640, help="detector input size, long side in pixels (default 640)")
+    p.add_argument("--letterbox", choices=("rect", "square"), default="rect",
+                   help="rect: minimum stride-multiple padding, as ultralytics predict (default); square: imgsz x imgsz")
     p.add_argument("--batch", type=int, default=8, help="frames per detector call (default 8; 1 for a camera)")
     p.add_argument("--reference", choices=("markers", "every", "box", "boxes"), default="markers",
                    help="which person wears the patch: the one containing the ArUco markers (default), "

@@ -45,8 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _dataset_options(t, n_train=1000, n_val=32, n_test=300)
     t.add_argument("--model", type=Path, help="model YAML (default scenes/toyworld/toy_detector.yaml)")
     t.add_argument("--epochs", type=int, default=60, help="training epochs (default 60, as the shipped detector)")
-    t.add_argument("--imgsz", type=int, default=320)
-    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--imgsz", type=int, default=320, help="training image size in pixels (default 320)")
+    t.add_argument("--batch", type=int, default=16, help="images per training batch (default 16)")
     t.add_argument("--export", type=Path, help="also copy the weights (and .json) here, e.g. patchkit/data/toy_detector.pt")
     add_json_option(t, "the detector's test metrics")
     add_quiet_option(t)
@@ -56,8 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     v = sub.add_parser("video", help="render a walking figure wearing a patch")
     v.add_argument("-o", "--out", required=True, type=Path, help="output folder (walk.mp4, walk.json)")
     v.add_argument("--patch", type=Path, help="patch image (default: a random-noise patch)")
-    v.add_argument("--frames", type=int, default=48)
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--frames", type=int, default=48, help="frames to render (default 48)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the walk and the default noise patch (default 0)")
     v.add_argument("--width", type=float, default=0.85,
                    help="printed width as a fraction of the walker's shoulder width (default 0.85)")
     v.add_argument("--aspect", type=float, default=1.0,
