@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import numpy as np
 
 from patchkit.cli.common import (add_json_option, add_patch_input, add_quiet_option, output_file, patch_input,
                                  write_json_option)
@@ -38,6 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-qa-strip", action="store_true", help="leave out the grey ramp / swatch strip")
     p.add_argument("-o", "--out", required=True, metavar="FILE.pdf|DIR",
                    help="output .pdf (or .png: the upsampled image only), or a folder for DIR/PATCH.pdf")
+    p.add_argument("--random", action="store_true",
+                   help="export the random-noise control print instead: uniform noise of the patch's pixel size, "
+                        "printed at the same size with the same markers (for 'patchkit score --control')")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --random noise (default 0)")
     add_json_option(p, "the layout record (also written next to the output)")
     add_quiet_option(p)
     p.set_defaults(func=run)
@@ -45,8 +52,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     args.patch = patch_input(args)
-    out = output_file(args.out, args.patch, ".pdf", (".pdf", ".png"))
+    out = output_file(args.out, args.patch if not args.random else Path(args.patch).stem + "_random", ".pdf",
+                      (".pdf", ".png"))
     patch = read_image(args.patch)
+    if args.random:
+        patch = np.random.default_rng(args.seed).integers(0, 256, patch.shape, dtype=np.uint8)
     profile = PrinterProfile.load(args.printer) if args.printer else None
     if args.marker_mm is not None and not 5 <= args.marker_mm <= 100:
         raise PatchkitError(f"--marker-mm {args.marker_mm} is outside 5..100")
@@ -62,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         overlap_mm=args.overlap_mm,
         profile=profile,
         qa_strip=not args.no_qa_strip,
-        source=str(args.patch),
+        source=f"random noise (seed {args.seed}) of the size of {args.patch}" if args.random else str(args.patch),
     )
     if out.suffix.lower() == ".png":
         save_png(out, exp.image, args.dpi)

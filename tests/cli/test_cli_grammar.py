@@ -66,3 +66,20 @@ def test_export_takes_the_patch_either_way_and_a_folder_as_out(tmp_path, capsys)
     assert main(["export", str(tmp_path / "p.png"), "--patch", str(tmp_path / "q.png"), "--width-mm", "50",
                  "-o", str(tmp_path / "x.pdf")]) == 2
     assert "two patches given" in capsys.readouterr().err
+
+
+def test_export_random_writes_the_control_print_at_the_patch_size_with_its_markers(tmp_path):
+    import json
+
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (200, 40, 40)).save(tmp_path / "p.png")
+    common = ["--width-mm", "60", "--markers", "--quiet"]
+    assert main(["export", str(tmp_path / "p.png"), *common, "-o", str(tmp_path / "patch.pdf")]) == 0
+    assert main(["export", str(tmp_path / "p.png"), "--random", *common, "-o", str(tmp_path)]) == 0
+    patch = json.loads((tmp_path / "patch.json").read_text())
+    control = json.loads((tmp_path / "p_random.json").read_text())
+    assert (tmp_path / "p_random.pdf").is_file()
+    assert control["size_mm"] == patch["size_mm"] and control["pixels"] == patch["pixels"]
+    assert control.get("markers") == patch.get("markers")
+    assert "random noise" in json.dumps(control)
