@@ -38,7 +38,7 @@ def plot_timeseries(path: str | Path, series: Sequence[tuple[str, Sequence[dict]
         ax.set_ylabel("confidence")
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("time (s)" if use_time else "frame")
-        ax.legend(loc="upper right", fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, borderaxespad=0.0)  # beside, not over, the data
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -85,7 +85,8 @@ def markdown_report(result: dict, conf_key: str, images: Sequence[str] = ()) -> 
     """Markdown summary: one row per video, ASR vs control, pose bins, warnings, plots."""
     keys = list(result["thresholds"])
     lines = [f"# patchkit score: {result.get('detector', '')}", ""]
-    lines.append(f"Target class `{result.get('target')}`, headline threshold {conf_key}, reference "
+    target = result.get("target") if result.get("target") is not None else result.get("target_class", "person")
+    lines.append(f"Target class `{target}`, headline threshold {conf_key}, reference "
                  f"`{result.get('reference')}`. {result['videos'][0]['ci_method'] if result['videos'] else ''}.")
     lines += ["", "| video | role | frames | with target | " + " | ".join(f"DR@{k}" for k in keys) + " | mean conf | max conf |",
               "|---|---|---|---|" + "---|" * len(keys) + "---|---|"]

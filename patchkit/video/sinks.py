@@ -67,11 +67,27 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 GREEN, RED, YELLOW, WHITE, GRAY = (0, 200, 0), (0, 0, 230), (0, 220, 255), (255, 255, 255), (160, 160, 160)
+ORANGE = (0, 140, 255)
+
+
+def _partial_boxes(boxes: list, target: dict, conf: float, match_iou: float = 0.5) -> list[tuple]:
+    """Boxes at or above ``conf`` that overlap the target's box but match it with IoU below
+    ``match_iou`` (so the frame counts as hidden): ``[(x1, y1, x2, y2, conf)]``."""
+    if not target.get("present") or not target.get("box") or not boxes:
+        return []
+    from patchkit.metrics.ap import box_iou_numpy
+
+    arr = np.asarray([b[:5] for b in boxes if b[4] >= conf], dtype=np.float64).reshape(-1, 5)
+    if not len(arr):
+        return []
+    iou = box_iou_numpy(arr[:, :4], np.asarray([target["box"]], dtype=np.float64))[:, 0]
+    return [tuple(row) for row, v in zip(arr.tolist(), iou) if 0.0 < v < match_iou]
 
 
 def annotate(image_rgb: np.ndarray, record: dict[str, Any], conf: float) -> np.ndarray:
-    """A BGR copy of the frame with all boxes (gray below ``conf``), the target box (green
-    detected / red hidden), the marker outlines, the pose and the verdict at ``conf``."""
+    """A BGR copy of the frame with all boxes (gray below ``conf``), partial boxes on the target
+    (orange: at or above ``conf`` but IoU < 0.5 with it, so not a detection), the target box (red
+    detected / green hidden), the marker outlines, the pose and the verdict at ``conf``."""
     img = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
     h = img.shape[0]
     th = max(1, h // 360)
@@ -85,12 +101,18 @@ def annotate(image_rgb: np.ndarray, record: dict[str, Any], conf: float) -> np.n
         for quad in markers["corners"]:
             cv2.polylines(img, [np.asarray(quad, np.int32).reshape(-1, 1, 2)], True, YELLOW, th)
     tgt = record.get("target") or {}
+    partial = _partial_boxes(record.get("boxes", []), tgt, conf)
+    for x1, y1, x2, y2, c in partial:  # confident boxes on the target that do not match it (IoU < 0.5)
+        cv2.rectangle(img, (int(x1), int(y1)), (int(x2), int(y2)), ORANGE, th)
+        cv2.putText(img, f"partial {c:.2f}", (int(x1), max(12, int(y1) - 4)), cv2.FONT_HERSHEY_SIMPLEX, fs, ORANGE, th)
     if not tgt.get("present"):
         verdict, col = "no target in view", GRAY
     elif tgt.get("conf", 0.0) >= conf:
         verdict, col = f"DETECTED {tgt['conf']:.2f}", RED
     else:
         verdict, col = f"HIDDEN (best {tgt.get('conf', 0.0):.2f} < {conf:g})", GREEN
+        if partial:
+            verdict += f"; {len(partial)} partial box{'es' if len(partial) > 1 else ''} (IoU < 0.5) up to {max(p[4] for p in partial):.2f}"
     if tgt.get("present") and tgt.get("box"):
         x1, y1, x2, y2 = (int(v) for v in tgt["box"])
         cv2.rectangle(img, (x1, y1), (x2, y2), col, 2 * th)
