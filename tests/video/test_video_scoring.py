@@ -274,6 +274,6 @@ def test_partial_boxes_on_a_hidden_target_are_drawn_and_named():
     boxes = [[20, 10, 60, 50, 0.44, 0], [100, 10, 120, 40, 0.9, 0], [20, 10, 60, 105, 0.1, 0]]
     assert _partial_boxes(boxes, target, 0.25) == [(20.0, 10.0, 60.0, 50.0, 0.44)]  # IoU 0.4, above conf
     img = annotate(np.zeros((120, 160, 3), np.uint8), {"frame": 3, "boxes": boxes, "target": target}, 0.25)
-    assert (img[30, 20] == ORANGE).all()  # the partial box's left edge, in orange (BGR)
+    assert (img[50, 40] == ORANGE).all()  # the partial box's bottom edge, in orange (BGR)
     report = markdown_report({"detector": "d", "thresholds": ["0.25"], "videos": [], "target_class": 0}, "0.25")
     assert "Target class `0`" in report and "None" not in report
