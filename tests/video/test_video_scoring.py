@@ -275,5 +275,6 @@ def test_partial_boxes_on_a_hidden_target_are_drawn_and_named():
     assert _partial_boxes(boxes, target, 0.25) == [(20.0, 10.0, 60.0, 50.0, 0.44)]  # IoU 0.4, above conf
     img = annotate(np.zeros((120, 160, 3), np.uint8), {"frame": 3, "boxes": boxes, "target": target}, 0.25)
     assert (img[50, 40] == ORANGE).all()  # the partial box's bottom edge, in orange (BGR)
-    report = markdown_report({"detector": "d", "thresholds": ["0.25"], "videos": [], "target_class": 0}, "0.25")
+    report = markdown_report({"detector": "d", "thresholds": ["0.25"], "videos": [], "target_class": 0,
+                              "reference": "markers"}, "0.25")
     assert "Target class `0`" in report and "None" not in report
