@@ -10,7 +10,8 @@ import numpy as np
 from patchkit.cli.common import (add_json_option, add_patch_input, add_quiet_option, output_file, patch_input,
                                  write_json_option)
 from patchkit.errors import PatchkitError
-from patchkit.io import atomic_write_bytes, atomic_write_json, read_image
+from patchkit.evaluation.conditions import read_patch_uint8
+from patchkit.io import atomic_write_bytes, atomic_write_json
 from patchkit.printing.drawing import PAGE_SIZES_MM
 from patchkit.printing.export import export_patch
 from patchkit.printing.pngio import save_png
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     args.patch = patch_input(args)
     out = output_file(args.out, args.patch if not args.random else Path(args.patch).stem + "_random", ".pdf",
                       (".pdf", ".png"))
-    patch = read_image(args.patch)
+    patch = read_patch_uint8(args.patch, "export")
     if args.random:
         patch = np.random.default_rng(args.seed).integers(0, 256, patch.shape, dtype=np.uint8)
     profile = PrinterProfile.load(args.printer) if args.printer else None

@@ -10,7 +10,8 @@ import numpy as np
 
 from patchkit.cli.common import add_patch_input, add_quiet_option, output_file, patch_input
 from patchkit.errors import PatchkitError
-from patchkit.io import atomic_write_json, read_image, save_image
+from patchkit.evaluation.conditions import read_patch_uint8
+from patchkit.io import atomic_write_json, save_image
 from patchkit.printing.gamut import gamut_report
 from patchkit.printing.profile import PrinterProfile
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.threshold > 0:
         raise PatchkitError(f"--threshold {args.threshold} must be positive")
     args.patch = patch_input(args)
-    patch = read_image(args.patch)
+    patch = read_patch_uint8(args.patch, "preview")
     profile = PrinterProfile.load(args.printer)
     rep = gamut_report(profile, patch, threshold=args.threshold)
     stem = Path(args.patch).stem + "_preview"

@@ -29,7 +29,7 @@ from patchkit.scenes.placement import PlacementConfig
 
 log = logging.getLogger(__name__)
 
-PATCH_MODES = ("RGB", "RGBA", "L", "P")
+PATCH_MODES = ("RGB", "RGBA", "L", "LA", "P")
 
 
 @dataclass
@@ -54,8 +54,9 @@ class Condition:
 def load_patch(path: str | Path) -> tuple[Tensor, list[str]]:
     """A patch PNG as ``(3, H, W)`` float RGB in [0, 1], and warnings.
 
-    RGB, RGBA (alpha ignored, warned when not opaque), gray ``L`` and palette ``P`` images are
-    accepted; other modes (CMYK, 16-bit, float...) raise a one-line :class:`PatchkitError`.
+    RGB, RGBA, gray ``L`` and palette ``P`` images are accepted; other modes (CMYK, 16-bit,
+    float...) raise a one-line :class:`PatchkitError`. Transparent pixels are composited over paper
+    white, as a printer prints them (warned); a gray patch is warned about (it is used as RGB).
     """
     path = Path(path)
     warnings: list[str] = []
@@ -67,11 +68,14 @@ def load_patch(path: str | Path) -> tuple[Tensor, list[str]]:
             mode = im.mode
             if mode not in PATCH_MODES:
                 raise PatchkitError(f"patch must be an 8-bit RGB image, got mode {mode} (convert it to RGB PNG)", path)
-            if mode == "RGBA" and np.asarray(im.getchannel("A")).min() < 255:
-                warnings.append(f"{path}: transparency is ignored (the patch is pasted as an opaque square)")
-            if mode == "L":
+            rgba = np.asarray(im.convert("RGBA")).astype(np.float32) / 255.0
+            alpha = rgba[..., 3:]
+            if alpha.min() < 1.0:
+                warnings.append(f"{path}: {float((alpha < 1).mean()):.0%} of the pixels are transparent; they are "
+                                "printed as paper white (composited over white), not left out")
+            if mode in ("L", "LA"):
                 warnings.append(f"{path}: gray-scale patch, used as RGB")
-            arr = np.asarray(im.convert("RGB"))
+            arr = np.round((rgba[..., :3] * alpha + (1.0 - alpha)) * 255.0).astype(np.uint8)
     except PatchkitError:
         raise
     except (OSError, SyntaxError, ValueError) as exc:
@@ -79,6 +83,16 @@ def load_patch(path: str | Path) -> tuple[Tensor, list[str]]:
     if min(arr.shape[:2]) < 2:
         raise PatchkitError(f"patch is too small ({arr.shape[1]}x{arr.shape[0]} pixels)", path)
     return torch.from_numpy(np.array(arr)).permute(2, 0, 1).float().div_(255.0), warnings
+
+
+def read_patch_uint8(path: str | Path, command: str) -> np.ndarray:
+    """:func:`load_patch` as ``(H, W, 3)`` uint8 RGB, its warnings printed for ``patchkit COMMAND``."""
+    import sys
+
+    patch, warnings = load_patch(path)
+    for w in warnings:
+        print(f"patchkit {command}: warning: {w}", file=sys.stderr)
+    return patch.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy().copy()
 
 
 def read_sidecar(patch_path: str | Path) -> dict:

@@ -95,7 +95,16 @@ def test_patch_modes(tmp_path):
     rgba[..., 3] = 128
     Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
     patch, warnings = load_patch(tmp_path / "alpha.png")
-    assert patch.shape == (3, 16, 16) and any("transparency" in w and "alpha.png" in w for w in warnings)
+    assert patch.shape == (3, 16, 16) and any("transparent" in w and "alpha.png" in w for w in warnings)
+    # a half-transparent black patch prints as mid gray on white paper, not as black
+    assert patch.mean().item() == pytest.approx(127 / 255, abs=1 / 255)
+    opaque = np.zeros((16, 16, 4), np.uint8)
+    opaque[..., 3] = 255
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
+    solid, quiet = load_patch(tmp_path / "opaque.png")
+    assert solid.max().item() == 0.0 and not quiet
+    Image.fromarray(np.full((16, 16), 90, np.uint8), "L").save(tmp_path / "gray.png")
+    assert any("gray-scale" in w for w in load_patch(tmp_path / "gray.png")[1])
     Image.new("CMYK", (16, 16)).save(tmp_path / "cmyk.jpg")
     with pytest.raises(PatchkitError, match=r"cmyk\.jpg.*mode CMYK"):
         load_patch(tmp_path / "cmyk.jpg")
