@@ -23,8 +23,8 @@ class LossConfig:
         target_class: the class to turn into, for ``targeted``.
         mode: how the detection score is read: ``obj_cls`` | ``obj`` | ``cls``.
         reduction: ``max`` per image, ``topk`` mean, or ``per_box`` (the highest score inside each
-            target box, averaged over the image's boxes; see
-            :class:`patchkit.losses.TargetSuppression`).
+            target box, averaged over the image's boxes) or ``per_box_topk`` (the mean of the ``topk``
+            highest inside each box); see :class:`patchkit.losses.TargetSuppression`.
         topk: candidates averaged by ``topk`` and acted on by ``targeted``.
         nps_weight: weight of the non-printability score (0 = off).
         palette: ``legacy`` (the literature's 30 photographed colours) or a printer profile path.
@@ -50,8 +50,8 @@ class LossConfig:
             raise ValueError("loss.target_class must be set (>= 0) for loss.objective=targeted")
         if self.mode not in ("obj_cls", "obj", "cls"):
             raise ValueError(f"loss.mode must be obj_cls, obj or cls, got {self.mode!r}")
-        if self.reduction not in ("max", "topk", "per_box"):
-            raise ValueError(f"loss.reduction must be max, topk or per_box, got {self.reduction!r}")
+        if self.reduction not in ("max", "topk", "per_box", "per_box_topk"):
+            raise ValueError(f"loss.reduction must be max, topk, per_box or per_box_topk, got {self.reduction!r}")
 
 
 class AttackObjective(nn.Module):

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from patchkit.detectors.base import RawOutput
 
 MODES = ("obj_cls", "obj", "cls")
-REDUCTIONS = ("max", "topk", "per_box")
+REDUCTIONS = ("max", "topk", "per_box", "per_box_topk")
 
 
 def target_scores(raw: RawOutput, class_id: int, mode: str = "obj_cls") -> Tensor:
@@ -30,9 +30,11 @@ def target_scores(raw: RawOutput, class_id: int, mode: str = "obj_cls") -> Tenso
     return raw.objectness * cls
 
 
-def per_box_max(scores: Tensor, cand_boxes: Tensor, boxes: Tensor, batch_idx: Tensor, n_images: int) -> Tensor:
-    """Mean over each image's target boxes of the highest score among the candidates whose centre
-    lies inside that box, vectorised over all boxes: ``(B,)`` in [0, 1] (0 for an image without boxes).
+def per_box_max(scores: Tensor, cand_boxes: Tensor, boxes: Tensor, batch_idx: Tensor, n_images: int,
+                k: int = 1) -> Tensor:
+    """Mean over each image's target boxes of the highest score (``k`` > 1: the mean of the ``k``
+    highest) among the candidates whose centre lies inside that box, vectorised over all boxes:
+    ``(B,)`` in [0, 1] (0 for an image without boxes).
 
     Args:
         scores: ``(B, A)`` candidate scores.
@@ -45,7 +47,8 @@ def per_box_max(scores: Tensor, cand_boxes: Tensor, boxes: Tensor, batch_idx: Te
         return scores.new_zeros(n_images)
     centre = 0.5 * (cand_boxes[..., :2] + cand_boxes[..., 2:])[batch_idx]  # (N, A, 2)
     inside = ((centre >= boxes[:, None, :2]) & (centre <= boxes[:, None, 2:])).all(dim=-1)  # (N, A)
-    per_box = scores[batch_idx].masked_fill(~inside, 0.0).amax(dim=1)  # (N,)
+    masked = scores[batch_idx].masked_fill(~inside, 0.0)
+    per_box = masked.amax(dim=1) if k <= 1 else masked.topk(min(k, masked.shape[1]), dim=1).values.mean(dim=1)
     total = scores.new_zeros(n_images).index_add(0, batch_idx, per_box)
     count = scores.new_zeros(n_images).index_add(0, batch_idx, torch.ones_like(per_box))
     return total / count.clamp_min(1.0)
@@ -61,7 +64,9 @@ class TargetSuppression(nn.Module):
         reduction: ``max`` per image; ``topk`` mean of the ``k`` highest scores; ``per_box``: for
             every target box the highest score among candidates centred inside it, averaged over
             the image's boxes (every patched person counts, and unpatched people in the
-            background, whom the patch cannot hide, do not steal the gradient).
+            background, whom the patch cannot hide, do not steal the gradient); ``per_box_topk``:
+            the mean of the ``k`` highest inside each box (also pushes down the second and third
+            boxes a patch can raise on the same person, e.g. person-like shapes in the patch).
         k: candidates averaged with ``topk``.
 
     Shape:
@@ -79,10 +84,11 @@ class TargetSuppression(nn.Module):
 
     def forward(self, raw: RawOutput, boxes: Tensor | None = None, batch_idx: Tensor | None = None) -> Tensor:
         scores = target_scores(raw, self.class_id, self.mode)
-        if self.reduction == "per_box":
+        if self.reduction in ("per_box", "per_box_topk"):
             if boxes is None or batch_idx is None:
-                raise ValueError("reduction 'per_box' needs the target boxes and their batch_idx")
-            return per_box_max(scores, raw.boxes, boxes, batch_idx, scores.shape[0])
+                raise ValueError(f"reduction '{self.reduction}' needs the target boxes and their batch_idx")
+            k = self.k if self.reduction == "per_box_topk" else 1
+            return per_box_max(scores, raw.boxes, boxes, batch_idx, scores.shape[0], k)
         if self.reduction == "max":
             return scores.amax(dim=1)
         k = min(self.k, scores.shape[1])

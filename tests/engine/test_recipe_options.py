@@ -79,6 +79,12 @@ def test_per_box_loss_counts_every_patched_person_and_ignores_unpatched_ones():
     assert out[1].item() == 0.0
     with pytest.raises(ValueError, match="per_box"):
         TargetSuppression(reduction="per_box")(raw2)
+    # per_box_topk: the mean of the k highest inside each box, so a second box on the same person counts
+    raw3, s3 = _raw([[0.9, 0.3, 0.6, 0.95]], cand)
+    top2 = TargetSuppression(reduction="per_box_topk", k=2)(raw3, targets, batch_idx)
+    assert top2.item() == pytest.approx(((0.9 + 0.3) / 2 + (0.6 + 0.0) / 2) / 2)
+    top2.sum().backward()
+    assert s3.grad[0].tolist() == pytest.approx([0.25, 0.25, 0.25, 0.0])
 
 
 # -- self-ensemble --------------------------------------------------------------------------------
