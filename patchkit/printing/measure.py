@@ -210,6 +210,59 @@ def _poly_design(xy: np.ndarray, size_mm: tuple[float, float]) -> np.ndarray:
     return np.stack([np.ones_like(u), u, v, u * u, v * v, u * v, u**3, v**3, u * u * v, u * v * v], 1)
 
 
+CLIP_LEVEL = 254.5 / 255
+#: above this share of clipped paper-white gaps the light field is fitted with clipping modelled
+CLIPPED_WHITE_MAX = 0.2
+#: a chart with more of its swatches at the clip level than this is unusable
+SWATCHES_AT_CLIP_MAX = 0.35
+
+
+def clipped_flat_field(gaps: np.ndarray, white_lin: np.ndarray, white_clip: np.ndarray, gap_ok: np.ndarray,
+                       centres: np.ndarray, size_mm: tuple[float, float]):
+    """The light field when paper white is clipped in part of the chart.
+
+    The field's shape over the chart is fitted on the gaps where no channel is clipped (cubic,
+    or a lower order when few are), averaged over channels and scaled to mean 1 over the chart
+    (the light the profile describes). Each channel's paper-white level is then the median of its
+    unclipped gaps over that shape. A channel whose level reaches the clip (or that is clipped in
+    almost every gap) is a *clipped channel*: the camera records its paper white at the clip level,
+    so swatches are measured relative to the clip level and saturate there, as the camera that
+    films the patch will record them.
+
+    Returns ``(field at gaps (M, 3), field at swatches (N, 3), inlier mask (M,), clipped channels (3,),
+    note)``; fields are linear.
+    """
+    ok = gap_ok & ~white_clip.any(axis=1)
+    order = 10 if ok.sum() >= 40 else 6 if ok.sum() >= 15 else 3 if ok.sum() >= 6 else 0
+    note = ""
+    if order:
+        a = _poly_design(gaps, size_mm)[:, :order]
+        coef, *_ = np.linalg.lstsq(a[ok], white_lin[ok], rcond=None)
+        shape_gaps = a @ coef
+        shape_gaps = (shape_gaps / shape_gaps[gap_ok].mean(axis=0)).mean(axis=1)
+        shape_sw = _poly_design(centres, size_mm)[:, :order] @ coef
+        shape_sw = (shape_sw / (a @ coef)[gap_ok].mean(axis=0)).mean(axis=1)
+        if order < 10:
+            note = f"light falloff fitted with {order} terms from {int(ok.sum())} unclipped gaps; "
+    else:
+        shape_gaps, shape_sw = np.ones(len(gaps)), np.ones(len(centres))
+        note = "too few unclipped gaps to correct the light falloff; "
+    shape_gaps, shape_sw = np.maximum(shape_gaps, 1e-6), np.maximum(shape_sw, 1e-6)
+    level = np.ones(3)
+    clipped = np.zeros(3, dtype=bool)
+    for c in range(3):
+        free = gap_ok & ~white_clip[:, c]
+        if free.mean() < 0.05 * max(gap_ok.mean(), 1e-6):
+            clipped[c] = True
+            continue
+        level[c] = float(np.median(white_lin[free, c] / shape_gaps[free]))
+        if level[c] >= 1.0 or white_clip[gap_ok, c].mean() > 0.5:
+            clipped[c], level[c] = True, 1.0
+    field_gaps = shape_gaps[:, None] * level[None, :]
+    field_sw = shape_sw[:, None] * level[None, :]
+    return field_gaps, field_sw, np.ones(len(gaps), dtype=bool), clipped, note
+
+
 def fit_flat_field(
     xy: np.ndarray, white_lin: np.ndarray, size_mm: tuple[float, float], iters: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -290,15 +343,11 @@ def measure_chart(
     if gap_ok.mean() < 0.5:
         raise PatchkitError(f"only {gap_ok.mean():.0%} of the chart is inside the photo; frame the whole chart", source)
     white_raw, _ = _square_stats(raster, gaps, GAP_SAMPLE_MM, PX_PER_MM)
-    clipped_white = (white_raw[gap_ok] >= 254.5 / 255).any(axis=1).mean()
+    white_clip = white_raw >= CLIP_LEVEL  # (M, 3)
+    clipped_share = white_clip[gap_ok].mean(axis=0)  # per channel
+    clipped_white = white_clip[gap_ok].any(axis=1).mean()
     paper_raw = np.median(white_raw[gap_ok], axis=0)
-    if clipped_white > 0.2:
-        raise PatchkitError(
-            f"overexposed: paper white is clipped at 255 in {clipped_white:.0%} of the white gaps; "
-            "retake the photo with lower exposure",
-            source,
-        )
-    if clipped_white > 0.02:
+    if 0.02 < clipped_white <= CLIPPED_WHITE_MAX:
         warnings.append(f"paper white clipped in {clipped_white:.0%} of the white gaps (slightly overexposed)")
     if paper_raw.max() < 0.2:
         raise PatchkitError(
@@ -307,18 +356,36 @@ def measure_chart(
         )
     if paper_raw.max() < 0.35:
         warnings.append(f"dark photo: paper white is {paper_raw.max() * 255:.0f}/255 (noise will limit accuracy)")
+    centres = layout.swatch_centres()
+    raw, mad = _square_stats(raster, centres, layout.swatch_mm * INNER, PX_PER_MM)
+    swatch_clip = (raw[in_frame(centres, layout.swatch_mm / 2.0)] >= CLIP_LEVEL).any(axis=1).mean()
+    if clipped_white > CLIPPED_WHITE_MAX and swatch_clip > SWATCHES_AT_CLIP_MAX:
+        raise PatchkitError(f"overexposed: {swatch_clip:.0%} of the swatches and {clipped_white:.0%} of the white gaps "
+                            "are clipped at 255; retake the photo with lower exposure", source)
     check_reprojection(rms, source)  # after the exposure checks: clipping also shifts marker edges
 
     white_lin = _dec(white_raw)
-    coef, inlier = fit_flat_field(gaps[gap_ok], white_lin[gap_ok], size)
-    field_at_gaps = _poly_design(gaps, size) @ coef
+    clip_channels = np.zeros(3, dtype=bool)
+    if clipped_white <= CLIPPED_WHITE_MAX:  # the usual case: paper white measured everywhere
+        coef, inlier = fit_flat_field(gaps[gap_ok], white_lin[gap_ok], size)
+        field_at_gaps = _poly_design(gaps, size) @ coef
+        field_at = np.maximum(_poly_design(centres, size) @ coef, 1e-6)
+        normalised = _enc(_dec(raw) / field_at)
+    else:  # overexposed paper white: model the clipping instead of refusing the photo
+        field_at_gaps, field_at, inlier, clip_channels, note = clipped_flat_field(
+            gaps, white_lin, white_clip, gap_ok, centres, size)
+        normalised = _dec(raw) / field_at
+        normalised[:, clip_channels] = np.minimum(normalised[:, clip_channels], 1.0)
+        normalised = _enc(normalised)
+        names = ", ".join(f"{'RGB'[c]} {clipped_share[c]:.0%}" for c in range(3) if clipped_share[c] > 0.02)
+        at_clip = (normalised[:, clip_channels] >= 0.999).any(axis=1) if clip_channels.any() else np.zeros(len(raw), bool)
+        chans = "".join("RGB"[c] for c in np.flatnonzero(clip_channels))
+        how = (f"channel{'s' if len(chans) > 1 else ''} {chans} measured relative to the clip level, and the "
+               f"{int(at_clip.sum())} of {len(raw)} swatches that reach it predicted clipped, as the camera records "
+               "them" if chans else "the light field fitted on the unclipped gaps")
+        warnings.append(f"overexposed: paper white is clipped at 255 in {names} of the white gaps; {how}; {note}"
+                        "lower the exposure for a full-range profile")
     gap_dev = white_lin / np.maximum(field_at_gaps, 1e-6) - 1.0
-
-    # swatches
-    centres = layout.swatch_centres()
-    raw, mad = _square_stats(raster, centres, layout.swatch_mm * INNER, PX_PER_MM)
-    field_at = np.maximum(_poly_design(centres, size) @ coef, 1e-6)
-    normalised = _enc(_dec(raw) / field_at)
 
     # quality flags
     cols, rows = layout.grid_shape
@@ -331,13 +398,17 @@ def measure_chart(
     noise = 1.4826 * float(np.median(np.abs(dev[gap_ok] - np.median(dev[gap_ok]))))
     local = dev[corner_idx].mean(axis=1)
     glare = np.abs(local) > max(glare_tol, 3.0 * noise)
+    if clip_channels.any():  # clipped gaps carry no glare information
+        glare &= ~white_clip[corner_idx].any(axis=(1, 2))
     outside = ~in_frame(layout.swatch_centres(), layout.swatch_mm / 2.0)
     glare &= ~outside
     spread = mad.max(axis=1)
     high_spread = spread > max(0.02, 4.0 * float(np.median(spread)))
     # a channel at 255 hides the true value; a single channel at 0 is an ordinary capture of a
     # saturated colour (the camera's floor), so only all-channel black clipping is dropped
-    clipped = (raw >= 254.5 / 255).any(axis=1) | (raw <= 0.5 / 255).all(axis=1)
+    # (in a channel whose paper white is itself clipped, a clipped swatch is a measurement: it is at
+    # the clip level, as the camera that films the patch records it)
+    clipped = (raw[:, ~clip_channels] >= CLIP_LEVEL).any(axis=1) | (raw <= 0.5 / 255).all(axis=1)
     high_spread &= ~outside
     clipped &= ~outside
     kept = ~(outside | glare | high_spread | clipped)

@@ -101,3 +101,28 @@ def test_the_profile_keeps_the_model_that_predicts_held_out_swatches_better():
     assert model2 == "lattice" and lut2 is fit.lut and "not beaten" in why2
     _, report = calibrated("halftone", False)
     assert report.model in ("lattice", "poly3") and report.model_choice and f"profile ({report.model})" in report.format()
+
+
+@pytest.mark.parametrize("kind", ["halftone", "gamut"])
+def test_a_photo_with_clipped_paper_white_is_fitted_with_the_clipping_modelled(kind):
+    """A phone's auto exposure clips the paper white (here in every channel over about half the
+    gaps); the camera that films the patch clips the same way, so the profile is judged against
+    the simulator's clipped truth."""
+    from dataclasses import replace
+
+    from _printing_sim import NOMINAL, PHOTO_SIZE
+
+    from patchkit.capture import CameraModel, make_printer, photograph_chart, simulated_truth
+    from patchkit.printing.chart import layout_for_key
+
+    printer = make_printer(kind, 1, 1.0)
+    paper = printer.reflectance(np.ones((1, 3)))[0]
+    camera = CameraModel.from_seed(11, strength=1.0, blur_sigma=NOMINAL["blur"], jpeg_quality=NOMINAL["jpeg"], paper=paper)
+    camera = replace(camera, exposure=camera.exposure * 1.6)
+    photo, _ = photograph_chart(layout_for_key(0), printer, camera, PHOTO_SIZE, seed=21, perspective=NOMINAL["perspective"])
+    assert (np.percentile(photo.reshape(-1, 3), 99, axis=0) == 255).all()  # really clipped
+    profile, report = calibrate([("bright.jpg", photo)])  # used to be refused as overexposed
+    assert any("overexposed" in w and "bright.jpg" in w and "clip" in w for w in report.warnings)
+    test = sample_colours()
+    mean, p95 = stats(de(profile.predict(test).double().numpy(), simulated_truth(printer, camera, test)))
+    assert mean <= 1.1 and p95 <= 2.5, (mean, p95)
