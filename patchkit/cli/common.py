@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from patchkit.device import resolve_device  # noqa: F401  (re-exported for the sub-commands)
 
@@ -60,10 +61,8 @@ def patch_input(args: argparse.Namespace) -> str:
     return patch
 
 
-def output_file(out: str, patch: str, suffix: str, suffixes: tuple[str, ...]):
+def output_file(out: str, patch: str, suffix: str, suffixes: tuple[str, ...]) -> Path:
     """``--out`` as a file (its suffix one of ``suffixes``) or a folder (then ``DIR/<patch stem><suffix>``)."""
-    from pathlib import Path
-
     from patchkit.errors import PatchkitError
 
     path = Path(out)
@@ -72,3 +71,28 @@ def output_file(out: str, patch: str, suffix: str, suffixes: tuple[str, ...]):
     if path.suffix and not path.is_dir():
         raise PatchkitError(f"--out must be a folder or end in {' or '.join(suffixes)}", path)
     return path / f"{Path(patch).stem}{suffix}"
+
+
+FILE_SUFFIXES = (".pdf", ".png", ".json", ".npz", ".jpg")
+
+
+def claim_output(path: str | Path, exist_ok: bool, resume_hint: str = "") -> Path:
+    """The output path a command may write: ``path`` when it is free (absent, or an empty folder);
+    else, with ``exist_ok``, the next free ``NAME-2``, ``NAME-3``... (``NAME-2.pdf`` for a file);
+    else a one-line :class:`PatchkitError` (a run's results are never silently replaced)."""
+    from patchkit.errors import PatchkitError
+
+    path = Path(path)
+
+    def taken(p: Path) -> bool:
+        return p.exists() and (not p.is_dir() or any(p.iterdir()))
+
+    if not taken(path):
+        return path
+    k = 2
+    while taken(candidate := path.with_name(f"{path.stem}-{k}{path.suffix}")):
+        k += 1
+    if exist_ok:
+        return candidate
+    raise PatchkitError(f"already holds results; {resume_hint}write elsewhere with --out, or add --exist-ok "
+                        f"to use {candidate}", path)

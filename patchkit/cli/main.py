@@ -57,14 +57,48 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in SUBCOMMANDS:
         importlib.import_module(f"patchkit.cli.{name}").add_parser(sub)
+    _add_output_guard(parser)
     _clean_help(parser)
     return parser
+
+
+#: commands that manage their own output folder (they resume into it by design)
+OWN_OUTPUT = {"patchkit demo", "patchkit train", "patchkit toyworld generate", "patchkit toyworld train-detector"}
+
+
+def _add_output_guard(parser: argparse.ArgumentParser) -> None:
+    """``--exist-ok`` on every command that writes to ``--out`` (see :func:`claim_output`)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_output_guard(sub)
+    options = {o for a in parser._actions for o in a.option_strings}
+    if "--out" in options and parser.prog not in OWN_OUTPUT:
+        parser.add_argument("--exist-ok", action="store_true",
+                            help="when --out already holds results, write to the next free NAME-2, NAME-3, ... "
+                                 "(default: refuse; results are never replaced)")
+        parser.set_defaults(_guard_out=True)
+
+
+def _claim(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from patchkit.cli.common import FILE_SUFFIXES, claim_output
+
+    out = getattr(args, "out", None)
+    if not getattr(args, "_guard_out", False) or not out or getattr(args, "resume", False):
+        return
+    if args.command in ("export", "preview") and Path(str(out)).suffix.lower() not in FILE_SUFFIXES:
+        return  # a folder for the file: the file's own name is what matters, and it is new per patch
+    hint = "continue it with --resume, " if args.command == "score" else ""
+    args.out = type(out)(claim_output(out, args.exist_ok, hint))  # str or Path, as the parser gave it
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _claim(args)
         return int(args.func(args) or 0)
     except PatchkitError as exc:
         print(f"patchkit {args.command}: error: {exc}", file=sys.stderr)

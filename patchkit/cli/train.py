@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from patchkit.cli.common import add_device_option, add_json_option, add_quiet_option, write_json_option
+from patchkit.cli.common import add_device_option, add_json_option, add_quiet_option, claim_output, write_json_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -84,17 +84,6 @@ def _summary(trainer) -> dict:
 
 
 def free_run_dir(run_dir: Path, exist_ok: bool) -> Path:
-    """``run_dir`` when it is absent or empty; else, with ``exist_ok``, the next free ``NAME-2``,
-    ``NAME-3``...; else a one-line :class:`PatchkitError` naming the ways on (a run is never
-    silently overwritten)."""
-    from patchkit.errors import PatchkitError
-
-    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
-        return run_dir
-    k = 2
-    while (candidate := run_dir.with_name(f"{run_dir.name}-{k}")).exists() and any(candidate.iterdir()):
-        k += 1
-    if exist_ok:
-        return candidate
-    raise PatchkitError(f"already holds a run; continue it with --resume {run_dir}, write elsewhere with "
-                        f"--out DIR (run.out=DIR), or add --exist-ok to use {candidate}", run_dir)
+    """``run_dir`` when free; with ``exist_ok`` the next free ``NAME-2``...; else a one-line error
+    naming ``--resume`` (a run is never silently overwritten)."""
+    return claim_output(run_dir, exist_ok, f"continue it with --resume {run_dir}, ")

@@ -83,3 +83,23 @@ def test_export_random_writes_the_control_print_at_the_patch_size_with_its_marke
     assert control["size_mm"] == patch["size_mm"] and control["pixels"] == patch["pixels"]
     assert control.get("markers") == patch.get("markers")
     assert "random noise" in json.dumps(control)
+
+
+def test_no_command_replaces_earlier_results(tmp_path, capsys):
+    out = tmp_path / "chart"
+    assert main(["chart", "-o", str(out), "--quiet"]) == 0
+    before = (out / "chart.json").read_bytes()
+    assert main(["chart", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds results" in err[0] and "--exist-ok" in err[0] and str(out) in err[0]
+    assert (out / "chart.json").read_bytes() == before
+    assert main(["chart", "-o", str(out), "--exist-ok", "--quiet"]) == 0
+    assert (tmp_path / "chart-2" / "chart.json").is_file()
+    # a file output gets NAME-2.pdf
+    from PIL import Image
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "p.png")
+    for _ in range(2):
+        assert main(["export", str(tmp_path / "p.png"), "--width-mm", "40", "-o", str(tmp_path / "p.pdf"),
+                     "--exist-ok", "--quiet"]) == 0
+    assert (tmp_path / "p.pdf").is_file() and (tmp_path / "p-2.pdf").is_file()
