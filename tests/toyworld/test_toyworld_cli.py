@@ -90,7 +90,7 @@ def test_video_command(tmp_path, capsys):
     assert width == pytest.approx(2.0, rel=0.01)  # 1.7 vs the default 0.85 shoulder widths
     assert height == pytest.approx(4.0, rel=0.01)  # twice as wide and twice as tall as wide
     capsys.readouterr()
-    assert main(["toyworld", "video", "--out", str(apron), "--aspect", "0"]) == 2
+    assert main(["toyworld", "video", "--out", str(apron), "--aspect", "0", "--exist-ok"]) == 2  # apron holds a walk
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--aspect" in err[0]
 
@@ -107,6 +107,6 @@ def test_score_a_rendered_walk_against_its_true_boxes(tmp_path, capsys):
     assert video["detection_rate"]["0.25"] >= 0.5  # the toy detector finds the walker (random-noise print)
     (tmp_path / "walk.json").unlink()
     capsys.readouterr()
-    assert main(args) == 2
+    assert main(args + ["--exist-ok"]) == 2  # OUT holds the first scoring
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "walk.json" in err[0] and "per-frame boxes" in err[0]
