@@ -1,7 +1,8 @@
 """Scenes: images + target boxes, letterboxed once into square training canvases.
 
-A scene is either a scene YAML (``scenes/*.yaml``: a root folder, splits, named label sets) or a
-plain image folder. Target boxes come from YOLO-format labels (e.g. the official ones) or from the
+A scene comes from a scene YAML (``scenes/*.yaml``: a root folder, splits, named label sets), an
+ultralytics dataset YAML, a YOLO dataset folder, a COCO JSON or a plain image folder (see
+:mod:`patchkit.scenes.sources`). Target boxes come from YOLO-format labels (e.g. the official ones) or from the
 clean detector itself ("self-labels", as adversarial-yolo does). Boxes are filtered by class,
 minimum size and maximum count per image; images left without target boxes are dropped from the
 attack set (they otherwise collapse the patch to the printability term).
