@@ -101,6 +101,11 @@ def save_image(path: str | Path, image: torch.Tensor | np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def list_images_recursive(folder: str | Path) -> list[Path]:
+    """Image files of a folder and all its subfolders (by suffix), sorted by path."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """Sorted image files of a folder (by suffix); a missing folder is a clear error."""
     folder = Path(folder)

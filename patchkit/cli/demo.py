@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from patchkit.cli.common import add_json_option, write_json_option, add_device_option
+from patchkit.cli.common import add_device_option, add_json_option, write_json_option
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from patchkit.cli.common import add_quiet_option, add_device_option, resolve_device
+from patchkit.cli.common import add_device_option, add_quiet_option, resolve_device
 from patchkit.errors import PatchkitError
 from patchkit.io import IMAGE_SUFFIXES, atomic_write_json, list_images, read_image
 

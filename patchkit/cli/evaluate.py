@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from patchkit.cli.common import add_quiet_option, add_device_option, float_list, resolve_device
+from patchkit.cli.common import add_device_option, add_quiet_option, float_list, resolve_device
 from patchkit.errors import PatchkitError, suggest
 
 log = logging.getLogger(__name__)

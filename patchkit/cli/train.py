@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.config:
             raise PatchkitError("a config YAML is required (or --resume RUN_DIR)")
         cfg = load_config(TrainConfig, args.config, overrides)
-        cfg.run.out = str(free_run_dir(Path(cfg.run.out), args.exist_ok))
+        cfg.run.out = str(claim_output(cfg.run.out, args.exist_ok, f"continue it with --resume {cfg.run.out}, "))
         trainer = Trainer(cfg)
     try:
         trainer.fit()
@@ -82,8 +82,3 @@ def _summary(trainer) -> dict:
     return {"run": str(trainer.run_dir), "patch": str(trainer.run_dir / "patch.png"), "step": trainer.state.step,
             "total_steps": trainer.total_steps, "last_log": records[-1] if records else None}
 
-
-def free_run_dir(run_dir: Path, exist_ok: bool) -> Path:
-    """``run_dir`` when free; with ``exist_ok`` the next free ``NAME-2``...; else a one-line error
-    naming ``--resume`` (a run is never silently overwritten)."""
-    return claim_output(run_dir, exist_ok, f"continue it with --resume {run_dir}, ")

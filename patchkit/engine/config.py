@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from patchkit.engine.multires import sizes_in_range
 from patchkit.engine.objective import LossConfig
 from patchkit.engine.self_ensemble import SelfEnsembleConfig
 from patchkit.eot.config import EOTConfig
@@ -50,7 +51,7 @@ class DetectorConfig:
             raise ValueError(f"detector.imgsz must be a multiple of 32, got {self.imgsz}")
         if self.imgsz_range:
             r = self.imgsz_range
-            if len(r) != 2 or not 32 <= r[0] <= r[1] <= self.imgsz or r[1] // 32 * 32 < r[0]:
+            if len(r) != 2 or not 32 <= r[0] <= r[1] <= self.imgsz or not sizes_in_range(r[0], r[1]):
                 raise ValueError(f"detector.imgsz_range must be [lo, hi] with 32 <= lo <= hi <= imgsz "
                                  f"({self.imgsz}) and a multiple of 32 between them, got {list(r)}")
 

@@ -31,7 +31,6 @@ class ResolutionSampler:
     """
 
     def __init__(self, imgsz: int, size_range: list[int] | tuple[int, ...] = (), stride: int = 32):
-        self.imgsz = imgsz
         self.sizes = sizes_in_range(size_range[0], size_range[1], stride) if size_range else [imgsz]
         if not self.sizes:
             raise ValueError(f"no multiple of {stride} in the size range {list(size_range)}")

@@ -27,7 +27,7 @@ from patchkit.eot import EOTConfig
 from patchkit.errors import PatchkitError
 from patchkit.evaluation.conditions import Condition
 from patchkit.evaluation.digital import EvalOptions, clean_detections, evaluate_detector
-from patchkit.io import atomic_write_json, list_images
+from patchkit.io import atomic_write_json, list_images_recursive
 from patchkit.scenes.placement import PlacementConfig
 
 #: Patch side = 0.2 x box diagonal, centred on the box.
@@ -40,7 +40,7 @@ def expand_patch_paths(paths: Sequence[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for sub in [p, *sorted(d for d in p.rglob("*") if d.is_dir())] for f in list_images(sub))
+            found = list_images_recursive(p)
             if not found:
                 raise PatchkitError("no patch images in this folder", p)
             out += found

@@ -200,14 +200,14 @@ def calibrate(
     with single_thread():
         measurements: list[ChartMeasurement] = []
         used_images = []
-        skipped: list[str] = []
+        skipped: list[tuple[str, str]] = []  # (source, why)
         first_error: PatchkitError | None = None
         for source, img in images:
             try:
                 m = measure_chart(img, layout, source)
             except PatchkitError as exc:  # one bad photo does not sink the others
                 first_error = first_error or exc
-                skipped.append(f"{source}: {exc}")
+                skipped.append((source, str(exc)))
                 continue
             layout = m.layout  # all photos must show the same chart
             measurements.append(m)
@@ -217,16 +217,11 @@ def calibrate(
             raise first_error
         assert layout is not None
         profile, report = _fit(measurements, layout, lut_size, folds, name, notes, used_images)
-        frames = [k for k in skipped if "#frame" in k.split(":")[0]]
-        if frames:
-            msg = f"skipped {len(frames)} video frame(s) without a usable chart (first: {frames[0]})"
-            report.warnings.append(msg)
-            profile.meta["warnings"].append(msg)
-        for k in skipped:
-            if k not in frames:
-                msg = f"skipped photo without a usable chart: {k}"
-                report.warnings.append(msg)
-                profile.meta["warnings"].append(msg)
+        frames = [f"{src}: {why}" for src, why in skipped if "#frame" in src]
+        msgs = [f"skipped {len(frames)} video frame(s) without a usable chart (first: {frames[0]})"] if frames else []
+        msgs += [f"skipped photo without a usable chart: {src}: {why}" for src, why in skipped if "#frame" not in src]
+        report.warnings += msgs
+        profile.meta["warnings"] += msgs
     report.seconds = time.perf_counter() - t0
     profile.meta["fit"]["seconds"] = round(report.seconds, 3)
     return profile, report

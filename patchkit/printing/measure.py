@@ -358,7 +358,8 @@ def measure_chart(
         warnings.append(f"dark photo: paper white is {paper_raw.max() * 255:.0f}/255 (noise will limit accuracy)")
     centres = layout.swatch_centres()
     raw, mad = _square_stats(raster, centres, layout.swatch_mm * INNER, PX_PER_MM)
-    swatch_clip = (raw[in_frame(centres, layout.swatch_mm / 2.0)] >= CLIP_LEVEL).any(axis=1).mean()
+    outside = ~in_frame(centres, layout.swatch_mm / 2.0)
+    swatch_clip = (raw[~outside] >= CLIP_LEVEL).any(axis=1).mean()
     if clipped_white > CLIPPED_WHITE_MAX and swatch_clip > SWATCHES_AT_CLIP_MAX:
         raise PatchkitError(f"overexposed: {swatch_clip:.0%} of the swatches and {clipped_white:.0%} of the white gaps "
                             "are clipped at 255; retake the photo with lower exposure", source)
@@ -400,7 +401,6 @@ def measure_chart(
     glare = np.abs(local) > max(glare_tol, 3.0 * noise)
     if clip_channels.any():  # clipped gaps carry no glare information
         glare &= ~white_clip[corner_idx].any(axis=(1, 2))
-    outside = ~in_frame(layout.swatch_centres(), layout.swatch_mm / 2.0)
     glare &= ~outside
     spread = mad.max(axis=1)
     high_spread = spread > max(0.02, 4.0 * float(np.median(spread)))

@@ -152,7 +152,7 @@ def _scene_yaml_source(cfg: SceneConfig, path: Path, data: dict) -> SceneSource:
     if not images.is_dir():
         raise PatchkitError(f"image folder {images} of split '{cfg.split}' not found", path)
     if cfg.labels == "self":
-        return SceneSource(list_images(images), None, path, "scene-yaml")
+        return SceneSource(list_images(images), None, path)
     label_sets = split.get("labels", {}) or {}
     if cfg.labels in label_sets:
         folder = root / label_sets[cfg.labels]
@@ -166,8 +166,7 @@ def _scene_yaml_source(cfg: SceneConfig, path: Path, data: dict) -> SceneSource:
         )
     if not folder.is_dir():
         raise PatchkitError("label folder not found", folder)
-    return SceneSource(list_images(images), lambda p, w, h: read_yolo_labels(folder / f"{p.stem}.txt", w, h),
-                       path, "scene-yaml")
+    return SceneSource(list_images(images), lambda p, w, h: read_yolo_labels(folder / f"{p.stem}.txt", w, h), path)
 
 
 def scene_source(cfg: SceneConfig) -> SceneSource:

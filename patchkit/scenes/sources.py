@@ -21,7 +21,7 @@ COCO JSON).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +30,7 @@ from torch import Tensor
 
 from patchkit.config import read_yaml
 from patchkit.errors import PatchkitError
-from patchkit.io import IMAGE_SUFFIXES, list_images
+from patchkit.io import list_images, list_images_recursive
 from patchkit.scenes.labels import read_yolo_labels
 
 #: ``reader(image_path, width, height) -> (classes (M,) long, boxes (M, 4) xyxy pixels)``
@@ -45,8 +45,6 @@ class SceneSource:
     images: list[Path]
     labels: LabelReader | None
     origin: Path
-    kind: str = "folder"
-    notes: list[str] = field(default_factory=list)
 
 
 def label_path(image: Path) -> Path:
@@ -67,10 +65,6 @@ def _folder_reader(folder: Path) -> LabelReader:
     return lambda image, w, h: read_yolo_labels(folder / f"{image.stem}.txt", w, h)
 
 
-def _images_recursive(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def is_dataset_yaml(data: object) -> bool:
     return isinstance(data, dict) and "splits" not in data and any(k in data for k in DATASET_SPLITS)
 
@@ -87,7 +81,7 @@ def _dataset_yaml(path: Path, data: dict, split: str, labels: str) -> SceneSourc
         p = Path(str(entry))
         p = p if p.is_absolute() else root / p
         if p.is_dir():
-            images += _images_recursive(p)
+            images += list_images_recursive(p)
         elif p.is_file() and p.suffix == ".txt":
             for line in p.read_text(encoding="utf-8").splitlines():
                 if line.strip():
@@ -95,7 +89,7 @@ def _dataset_yaml(path: Path, data: dict, split: str, labels: str) -> SceneSourc
                     images.append(q if q.is_absolute() else (root / q).resolve())
         else:
             raise PatchkitError(f"split '{split}': {p} is neither an image folder nor a .txt list", path)
-    return SceneSource(images, _own_labels(labels, _yolo_reader, path), path, "dataset-yaml")
+    return SceneSource(images, _own_labels(labels, _yolo_reader, path), path)
 
 
 def _own_labels(labels: str, reader: LabelReader, origin: Path) -> LabelReader | None:
@@ -118,9 +112,9 @@ def _yolo_folder(path: Path, split: str, labels: str) -> SceneSource | None:
             if split not in splits:
                 raise PatchkitError(f"no split '{split}' in images/ (available: {', '.join(splits)})", path)
             images_dir = images_dir / split
-        return SceneSource(_images_recursive(images_dir), _own_labels(labels, _yolo_reader, path), path, "yolo-folder")
-    if labels not in ("self",) and _sibling_labels(path) is not None and not Path(labels).is_dir():
-        return SceneSource(list_images(path), _own_labels(labels, _yolo_reader, path), path, "yolo-folder")
+        return SceneSource(list_images_recursive(images_dir), _own_labels(labels, _yolo_reader, path), path)
+    if labels != "self" and _sibling_labels(path) is not None and not Path(labels).is_dir():
+        return SceneSource(list_images(path), _own_labels(labels, _yolo_reader, path), path)
     return None
 
 
@@ -165,7 +159,7 @@ def _coco_json(path: Path, split: str, labels: str) -> SceneSource:
         xyxy = torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], dim=1)
         return cls, xyxy.clamp_(min=0).minimum(torch.tensor([w, h, w, h], dtype=torch.float32))
 
-    return SceneSource(images, _own_labels(labels, reader, path), path, "coco-json")
+    return SceneSource(images, _own_labels(labels, reader, path), path)
 
 
 def resolve_source(path: str | Path, split: str, labels: str,
