@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from patchkit.capture import CameraModel, make_printer, photograph_chart, photograph_sheet, random_sheet_pose, simulated_truth  # noqa: E402
+from patchkit.capture import SimulatedCamera, make_printer, photograph_chart, photograph_sheet, random_sheet_pose, simulated_truth  # noqa: E402
 from patchkit.capture.presets import preset  # noqa: E402
 from patchkit.printing import PrinterProfile  # noqa: E402
 from patchkit.printing.calibrate import calibrate  # noqa: E402
@@ -32,7 +32,7 @@ from patchkit.printing.chart import layout_for_key  # noqa: E402
 from patchkit.printing.drawing import PAGE_SIZES_MM, rasterize  # noqa: E402
 from patchkit.printing.export import export_patch  # noqa: E402
 from patchkit.printing.fit import delta_e_rgb, fit_polynomial  # noqa: E402
-from patchkit.printing.lut import apply_lut  # noqa: E402
+from patchkit.printing.lut import lookup_seconds  # noqa: E402
 from patchkit.printing.measure import chart_homography, detect_markers  # noqa: E402
 from patchkit.printing.qa import measure_print_photo  # noqa: E402
 
@@ -46,7 +46,7 @@ def calibration_row(kind: str, cond: str, seed: int, test: np.ndarray) -> dict:
     c = CONDITIONS[cond]
     layout = layout_for_key(0)
     printer = make_printer(kind, seed, c["strength"])
-    camera = CameraModel.from_seed(seed + 10, strength=c["strength"], blur_sigma=c["blur"], jpeg_quality=c["jpeg"],
+    camera = SimulatedCamera.from_seed(seed + 10, strength=c["strength"], blur_sigma=c["blur"], jpeg_quality=c["jpeg"],
                                    paper=printer.reflectance(np.ones((1, 3)))[0])
     photo, pose = photograph_chart(layout, printer, camera, (870, 1160), seed=seed + 20, perspective=c["perspective"])
     found = detect_markers(photo)
@@ -100,12 +100,7 @@ def round_trip(name: str) -> dict:
 def lookup_speed() -> float:
     lut = torch.rand(9, 9, 9, 3, requires_grad=True)
     x = torch.rand(8, 3, 300, 300, requires_grad=True)
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        apply_lut(x, lut).sum().backward()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return lookup_seconds(x, lut)
 
 
 def main() -> None:

@@ -45,11 +45,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from patchkit.detectors import create_detector  # noqa: E402
-from patchkit.video.markers import CameraModel  # noqa: E402
+from patchkit.markers import PinholeCamera  # noqa: E402
 from patchkit.video.scoring import ScoreOptions, score_source  # noqa: E402
 from patchkit.video.sinks import JsonlSink  # noqa: E402
 from patchkit.video.source import open_source  # noqa: E402
-from patchkit.video.synthetic import board_pose, composite_board, render_board, write_video  # noqa: E402
+from patchkit.capture.board import board_pose, composite_board, render_board  # noqa: E402
+from patchkit.io import write_video  # noqa: E402
 from patchkit.video.target import MarkerReference  # noqa: E402
 
 PENNFUDAN = REPO.parent / "shared" / "data" / "pennfudan" / "test"
@@ -73,7 +74,7 @@ def make_video(path: Path, n: int, seed: int = 0) -> tuple[str, object]:
     rng = np.random.default_rng(seed)
     board = render_board(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), patch_mm=(120, 120), marker_mm=40,
                          margin_mm=5, px_per_mm=2.0)
-    cam = CameraModel.from_hfov(W, H, 65.0)
+    cam = PinholeCamera.from_hfov(W, H, 65.0)
     photos = sorted((PENNFUDAN / "images").glob("*.png")) if PENNFUDAN.is_dir() else []
     source = "pennfudan test photos" if photos else "synthetic frames"
 

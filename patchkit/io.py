@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -112,3 +112,53 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise PatchkitError("image folder not found", folder)
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+class VideoWriter:
+    """The one video writer: RGB ``(H, W, 3)`` uint8 frames -> a video file (OpenCV, ``fourcc``).
+
+    The file opens on the first frame, whose size it keeps (later frames of another size are
+    resized to it). Use as a context manager, or call :meth:`close`. ``count`` frames written.
+    """
+
+    def __init__(self, path: str | Path, fps: float = 30.0, fourcc: str = "mp4v") -> None:
+        self.path = Path(path)
+        self.fps = fps if fps and fps > 0 else 30.0
+        self.fourcc = fourcc
+        self.count = 0
+        self._writer = None
+        self._size: tuple[int, int] | None = None
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        import cv2
+
+        size = (frame_rgb.shape[1], frame_rgb.shape[0])
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+            self._size = size
+            if not self._writer.isOpened():
+                raise PatchkitError(f"cannot write video with codec {self.fourcc!r}", self.path)
+        if size != self._size:
+            frame_rgb = cv2.resize(frame_rgb, self._size)
+        self._writer.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
+        self.count += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.0, fourcc: str = "mp4v") -> int:
+    """Write RGB uint8 frames to a video file with :class:`VideoWriter`; returns how many."""
+    with VideoWriter(path, fps, fourcc) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.count

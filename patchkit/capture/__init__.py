@@ -2,7 +2,7 @@
 chart or patch as printed and photographed, or composite a printed patch into scenes and video
 frames at a known pose. Used by calibration tests, the demo and video-scoring tests."""
 
-from patchkit.capture.camera import CameraModel, jpeg_round_trip
+from patchkit.capture.camera import SimulatedCamera, jpeg_round_trip
 from patchkit.capture.printers import GamutPrinter, HalftonePrinter, make_printer, print_reflectance
 from patchkit.capture.render import (
     SheetPose,
@@ -15,7 +15,7 @@ from patchkit.capture.render import (
 )
 
 __all__ = [
-    "CameraModel",
+    "SimulatedCamera",
     "GamutPrinter",
     "HalftonePrinter",
     "SheetPose",

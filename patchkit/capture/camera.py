@@ -6,7 +6,7 @@ transfer curve -> S-shaped tone curve -> 8-bit quantisation -> JPEG. The illumin
 (a smooth quadratic field over the frame) and the light's colour belong to the scene and are
 applied by :mod:`patchkit.capture.render` before the camera.
 
-:meth:`CameraModel.respond` is the noise-free point-wise part (no blur, noise, quantisation or
+:meth:`SimulatedCamera.respond` is the noise-free point-wise part (no blur, noise, quantisation or
 JPEG): the "truth" of what the camera records for a given radiance.
 """
 
@@ -25,7 +25,7 @@ def _enc(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class CameraModel:
+class SimulatedCamera:
     """Camera parameters. Radiances are linear, 1 = a perfect white diffuser under the light."""
 
     wb: np.ndarray = field(default_factory=lambda: np.ones(3))  # (3,) white-balance gains
@@ -49,7 +49,7 @@ class CameraModel:
         jpeg_quality: int | None = 85,
         noise: float = 1.0,
         paper: np.ndarray | None = None,
-    ) -> "CameraModel":
+    ) -> "SimulatedCamera":
         """Random camera: WB +-10 %, crosstalk +-0.12, light tint, flare about 1.2 %, falloff
         +-10 % (all times ``strength``); exposure set so that ``paper`` (a reflectance, default
         0.88) lands just below clipping at the brightest point of the frame, minus up to 12 %."""
@@ -76,7 +76,7 @@ class CameraModel:
         target = 0.9 * (1.0 - 0.12 * rng.random())
         return replace(cam, exposure=float((target - cam.flare) / sensor.max()))
 
-    def neutral(self) -> "CameraModel":
+    def neutral(self) -> "SimulatedCamera":
         """Same colour response with no blur, noise, JPEG or falloff."""
         return replace(self, blur_sigma=0.0, shot_noise=0.0, read_noise=0.0, jpeg_quality=None, field_coef=np.zeros(5))
 

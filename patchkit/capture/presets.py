@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from patchkit.capture.camera import CameraModel
+from patchkit.capture.camera import SimulatedCamera
 from patchkit.capture.printers import make_printer
 
 
@@ -27,16 +27,16 @@ class Preset:
     def printer(self):
         return make_printer(self.kind, self.seed, self.strength)
 
-    def camera(self) -> CameraModel:
+    def camera(self) -> SimulatedCamera:
         paper = self.printer().reflectance(np.ones((1, 3)))[0]
-        return CameraModel.from_seed(
+        return SimulatedCamera.from_seed(
             self.seed + 10, strength=self.strength, blur_sigma=self.blur_sigma, jpeg_quality=self.jpeg_quality, paper=paper
         )
 
     def describe(self) -> str:
         return (
             f"patchkit.capture.presets.preset('sim-{self.kind}'): make_printer('{self.kind}', seed={self.seed}, "
-            f"strength={self.strength}); CameraModel.from_seed({self.seed + 10}, strength={self.strength}, "
+            f"strength={self.strength}); SimulatedCamera.from_seed({self.seed + 10}, strength={self.strength}, "
             f"blur_sigma={self.blur_sigma}, jpeg_quality={self.jpeg_quality})"
         )
 

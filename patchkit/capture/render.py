@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from patchkit.capture.camera import CameraModel, jpeg_round_trip
+from patchkit.capture.camera import SimulatedCamera, jpeg_round_trip
 from patchkit.capture.printers import print_reflectance
 from patchkit.printing.colour import linear_to_srgb_np, srgb_to_linear_np
 
@@ -144,7 +144,7 @@ def photograph_sheet(
     sheet_digital: np.ndarray,
     sheet_mm: tuple[float, float],
     printer,
-    camera: CameraModel,
+    camera: SimulatedCamera,
     pose: SheetPose,
     photo_size: tuple[int, int],
     seed: int = 0,
@@ -175,7 +175,7 @@ def photograph_sheet(
     return camera.capture(radiance, rng)
 
 
-def simulated_truth(printer, camera: CameraModel, digital: np.ndarray) -> np.ndarray:
+def simulated_truth(printer, camera: SimulatedCamera, digital: np.ndarray) -> np.ndarray:
     """What a perfect calibration predicts: the noise-free capture of digital colours
     ``(N, 3)`` in [0, 1] under uniform light, paper-white relative (sRGB-encoded)."""
     digital = np.asarray(digital, dtype=np.float64)
@@ -190,7 +190,7 @@ def composite_print(
     print_digital: np.ndarray,
     pose: SheetPose,
     printer,
-    camera: CameraModel | None = None,
+    camera: SimulatedCamera | None = None,
     illumination: float = 1.0,
     seed: int = 0,
     degrade: bool = True,
@@ -215,7 +215,7 @@ def composite_print(
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError("frame must be (H, W, 3) uint8 RGB")
     fh, fw = frame.shape[:2]
-    camera = camera or CameraModel(exposure=0.9 / 0.88)
+    camera = camera or SimulatedCamera(exposure=0.9 / 0.88)
     refl = print_reflectance(printer, print_digital)
     appearance = _dec(camera.respond(refl.astype(np.float64) * illumination * camera.illuminant)).astype(np.float32)
     warped, mask = _warp_sheet(appearance, pose.sheet_mm, pose, (fw, fh), supersample)
@@ -236,7 +236,7 @@ def composite_print(
 def photograph_chart(
     layout,
     printer,
-    camera: CameraModel,
+    camera: SimulatedCamera,
     photo_size: tuple[int, int] = (960, 1280),
     seed: int = 0,
     perspective: float = 0.08,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from patchkit.cli.common import add_quiet_option
-from patchkit.errors import PatchkitError
+from patchkit.cli.common import add_quiet_option, check_range
 from patchkit.io import atomic_write_json
 from patchkit.printing.calibrate import calibrate_files
 
@@ -36,8 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 3 <= args.lut_size <= 33:
-        raise PatchkitError(f"--lut-size {args.lut_size} is outside 3..33")
+    check_range("lut-size", args.lut_size, 3, 33)
     out = Path(args.out)
     notes = {k: v for k, v in (("printer", args.printer_model), ("paper", args.paper), ("camera", args.camera), ("text", args.notes)) if v}
     name = args.name or (out.stem if out.suffix.lower() in (".json", ".npz") else out.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from patchkit.cli.common import add_json_option, add_quiet_option, write_json_option
+from patchkit.cli.common import add_json_option, add_quiet_option, check_range, write_json_option
 from patchkit.errors import PatchkitError
 from patchkit.io import atomic_write_bytes, atomic_write_json
 from patchkit.printing.chart import N_KEYS, chart_image, chart_page, layout_for_key
@@ -36,8 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 50 <= args.dpi <= 2400:
-        raise PatchkitError(f"--dpi {args.dpi} is outside 50..2400")
+    check_range("dpi", args.dpi, 50, 2400)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise PatchkitError("--out must be a folder", out)

@@ -31,6 +31,14 @@ def add_quiet_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
 
 
+def check_range(option: str, value: float, low: float, high: float) -> None:
+    """Stop with ``--OPTION VALUE is outside LOW..HIGH`` unless ``low <= value <= high``."""
+    from patchkit.errors import PatchkitError
+
+    if not low <= value <= high:
+        raise PatchkitError(f"--{option} {value} is outside {low}..{high}")
+
+
 def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", metavar="FILE", help=f"also write {what} as JSON to FILE")
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from patchkit.cli.common import (add_json_option, add_patch_input, add_quiet_option, output_file, patch_input,
-                                 write_json_option)
-from patchkit.errors import PatchkitError
+from patchkit.cli.common import (add_json_option, add_patch_input, add_quiet_option, check_range, output_file,
+                                 patch_input, write_json_option)
 from patchkit.evaluation.conditions import read_patch_uint8
 from patchkit.io import atomic_write_bytes, atomic_write_json
 from patchkit.printing.drawing import PAGE_SIZES_MM
@@ -59,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.random:
         patch = np.random.default_rng(args.seed).integers(0, 256, patch.shape, dtype=np.uint8)
     profile = PrinterProfile.load(args.printer) if args.printer else None
-    if args.marker_mm is not None and not 5 <= args.marker_mm <= 100:
-        raise PatchkitError(f"--marker-mm {args.marker_mm} is outside 5..100")
+    if args.marker_mm is not None:
+        check_range("marker-mm", args.marker_mm, 5, 100)
     exp = export_patch(
         patch,
         args.width_mm,

@@ -7,7 +7,7 @@ Example::
 
 Per-frame records are appended to ``OUT/frames.jsonl`` as they are scored (Ctrl-C keeps them;
 ``--resume`` continues). ``OUT`` also gets ``summary.json``, ``report.md``, plots and annotated
-videos. See docs/interfaces.md for the ``--json`` fields.
+videos. See ../shared/docs/interfaces.md for the ``--json`` fields.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _target_class(target: str, names: dict[int, str]) -> int:
 
 
 def _marker_spec(args: argparse.Namespace):
-    from patchkit.video.markers import MarkerSpec
+    from patchkit.markers import MarkerSpec
 
     if args.markers:
         return MarkerSpec.from_json(args.markers)
@@ -97,7 +97,7 @@ def _marker_spec(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchkit.video.runner import RunConfig, score_inputs
+    from patchkit.video.runner import ScoreRunConfig, score_inputs
     from patchkit.video.scoring import DEFAULT_THRESHOLDS, ScoreOptions
     from patchkit.video.summary import DEFAULT_ANGLE_BINS_DEG, DEFAULT_DISTANCE_BINS_M, BootstrapConfig
     from patchkit.video.parallel import DetectorSpec, score_parallel
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         hfov_deg=args.hfov,
         focal_px=args.focal_px,
     )
-    config = RunConfig(
+    config = ScoreRunConfig(
         out_dir=args.out,
         annotate=not args.no_video,
         resume=args.resume,

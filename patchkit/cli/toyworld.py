@@ -15,8 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
-import shutil
 from pathlib import Path
 
 from patchkit.cli.common import add_device_option, add_json_option, add_quiet_option, resolve_device, write_json_option
@@ -77,7 +75,7 @@ def _dataset_options(p: argparse.ArgumentParser, n_train: int, n_val: int, n_tes
 
 
 def _config(args: argparse.Namespace):
-    from patchkit.scenes.toyworld.config import ToyWorldConfig
+    from patchkit.toyworld.config import ToyWorldConfig
 
     return ToyWorldConfig.load(args.config) if args.config else ToyWorldConfig()
 
@@ -89,7 +87,7 @@ def _check_counts(args: argparse.Namespace) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from patchkit.scenes.toyworld.dataset import generate_dataset
+    from patchkit.toyworld.dataset import generate_dataset
 
     _check_counts(args)
     info = generate_dataset(args.out, args.n_train, args.n_val, args.n_test, args.seed, _config(args),
@@ -118,134 +116,30 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    import cv2
-    import numpy as np
-    import torch
-
-    from patchkit.config import to_dict
-    import json
-
-    from patchkit.io import atomic_write_json
-    from patchkit.scenes.toyworld.dataset import generate_dataset, same_dataset
-    from patchkit.scenes.toyworld.detector_training import (
-        REPO_MODEL_YAML, Stopwatch, TrainSettings, evaluate_detector, export_toy_weights, finished_training,
-        load_split, model_yaml_text, train_detector, training_seconds,
-    )
+    from patchkit.toyworld.build_detector import ToyDetectorJob, build_toy_detector
+    from patchkit.toyworld.detector_training import TrainSettings
 
     _check_counts(args)
-    device = resolve_device(args.device)
-    model_yaml = args.model or REPO_MODEL_YAML
-    text = model_yaml_text(model_yaml) if Path(model_yaml).is_file() else None
-    if text is None:
-        raise PatchkitError("model YAML not found (give --model)", model_yaml)
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
-    if args.data:
-        data_root = args.data
-        if not (data_root / "data.yaml").is_file():
-            raise PatchkitError("no data.yaml: not a toy-world dataset (patchkit toyworld generate)", data_root)
-    else:
-        data_root = out / "data"
-        cfg = _config(args)
-        if same_dataset(data_root, args.n_train, args.n_val, args.n_test, args.seed, cfg):
-            # deterministic: an identical earlier generation is reused
-            seconds["generate_reused"] = True
-        else:
-            clock = Stopwatch()
-            generate_dataset(data_root, args.n_train, args.n_val, args.n_test, args.seed, cfg, progress=True)
-            seconds["generate"] = round(clock(), 1)
-    info_file = data_root / "toyworld.json"
-    dataset = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else None
-    if seconds.get("generate_reused") and dataset is not None:
-        seconds["generate"] = dataset.get("seconds")
-    if dataset is not None:  # lets tests check that the generator still reproduces this data
-        from patchkit.scenes.toyworld.config import ToyWorldConfig
-        from patchkit.scenes.toyworld.dataset import fingerprint
-
-        from patchkit.config import from_dict
-
-        cfg = from_dict(ToyWorldConfig, dataset.get("generator", {}), source=str(info_file))
-        dataset["fingerprint"] = {"split": "train", "n": 4, "sha256": fingerprint("train", 4, dataset["seed"], cfg)}
-    settings = TrainSettings(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed)
-    last = finished_training(out / "run", settings, data_root / "data.yaml")
-    if last is None:
-        clock = Stopwatch()
-        last = train_detector(data_root / "data.yaml", model_yaml, out / "run", settings, device=str(device))
-        seconds["train_wall"] = round(clock(), 1)
-    seconds["train"] = training_seconds(out / "run")  # ultralytics' own measure, over all epochs
-
-    weights = out / "toy_detector.pt"
-    meta = {"seed": args.seed, "command": _command(args), "train": to_dict(settings)}
-    export_toy_weights(last, model_yaml, weights, imgsz=args.imgsz, meta=meta)
-    from patchkit.detectors import create_detector
-
-    clock = Stopwatch()
-    det = create_detector(str(weights), imgsz=args.imgsz, device=device)
-    images, boxes = load_split(data_root, "test")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny network: one thread is as fast and immune to oversubscribed cores
-    try:
-        metrics = evaluate_detector(det, images, boxes)
-    finally:
-        torch.set_num_threads(threads)
-    seconds["evaluate"] = round(clock(), 1)
-    n_params = sum(p.numel() for p in det.parameters())
-    sidecar = {
-        "name": "toy",
-        "file": weights.name,
-        "sha256": det.info.sha256,
-        "size_bytes": weights.stat().st_size,
-        "architecture": f"YOLOv8-style, {n_params} parameters, 1 class (person), from {Path(model_yaml).name}",
-        "model_yaml": text,
-        "seed": args.seed,
-        "command": _command(args),
-        "train": to_dict(settings) | {"ultralytics_train_kwargs": settings.train_kwargs()},
-        "dataset": dataset,
-        "metrics": {"test": metrics | {"imgsz": args.imgsz, "conf": 0.001, "nms_iou": 0.6,
-                                        "ap": "person AP50, VOC all-point (patchkit.metrics.average_precision)"}},
-        "seconds": seconds,
-        "machine": {"device": str(device), "train_threads": _ultralytics_threads(), "cpu": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                    "opencv": cv2.__version__, "ultralytics": _ultralytics_version()},
-    }
-    atomic_write_json(weights.with_suffix(".json"), sidecar)
+    job = ToyDetectorJob(
+        out=args.out, data=args.data, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed,
+        world=None if args.data else _config(args), model_yaml=args.model, device=resolve_device(args.device),
+        settings=TrainSettings(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=args.seed),
+        command=_command(args), export=args.export,
+    )
+    sidecar = build_toy_detector(job)
     write_json_option(args, sidecar)
-    if args.export:
-        args.export.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(weights, args.export)
-        shutil.copyfile(weights.with_suffix(".json"), args.export.with_suffix(".json"))
+    metrics, seconds = sidecar["metrics"]["test"], sidecar["seconds"]
     print(f"toy detector: person AP50 {metrics['ap50']:.3f} (AP50-95 {metrics['ap50_95']:.3f}) on {metrics['n_images']} test "
-          f"images at imgsz {args.imgsz}; trained in {seconds['train']:.0f} s; weights {weights}"
+          f"images at imgsz {args.imgsz}; trained in {seconds['train']:.0f} s; weights {args.out / 'toy_detector.pt'}"
           + (f" (copied to {args.export})" if args.export else ""))
     return 0
-
-
-def _ultralytics_threads() -> int:
-    """The torch threads ultralytics' trainer uses on CPU (its ``NUM_THREADS``)."""
-    from patchkit.scenes.toyworld.offline import offline_ultralytics
-
-    with offline_ultralytics():
-        from ultralytics.utils import NUM_THREADS
-
-    return int(NUM_THREADS)
-
-
-def _ultralytics_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ultralytics")
-    except PackageNotFoundError:  # pragma: no cover
-        return "unknown"
 
 
 def run_video(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from patchkit.io import atomic_write_json, read_image
-    from patchkit.scenes.toyworld.video import render_walk
-    from patchkit.video.synthetic import write_video
+    from patchkit.io import atomic_write_json, read_image, write_video
+    from patchkit.toyworld.video import render_walk
 
     if args.frames < 2:
         raise PatchkitError("--frames must be >= 2")

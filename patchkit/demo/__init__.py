@@ -6,9 +6,9 @@
     summary = run_demo(DemoConfig(out="runs/demo"))
     summary["video"]  # {"control": ..., "patch": ...}
 
-Modules: :mod:`~patchkit.demo.config` (the schema), :mod:`~patchkit.demo.film` (print and film
-in simulation), :mod:`~patchkit.demo.pipeline` (the steps), :mod:`~patchkit.demo.report`
-(``summary.json``, ``report.md``, plots).
+Modules: :mod:`~patchkit.demo.config` (the schema), :mod:`~patchkit.demo.pipeline` (the steps),
+:mod:`~patchkit.demo.report` (``summary.json``, ``report.md``, plots). Printing and filming in
+simulation is :mod:`patchkit.capture.film`.
 """
 
 from patchkit.demo.config import QUICK, AttackConfig, DemoConfig, FilmConfig, WorldConfig

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SHOULDER_MM = 340.0  # shoulder width of the toy world's 1.7 m walker (0.2 x its height)
-
+from patchkit.capture.film import FilmConfig
 
 @dataclass
 class WorldConfig:
@@ -46,41 +45,6 @@ class AttackConfig:
     lr: float = 0.05
     patch_px: int = 96
     eot: bool = True
-
-
-@dataclass
-class FilmConfig:
-    """The simulated print and film.
-
-    The print is worn on the walker's front. A square one (``aspect`` 1) is a chest print; a
-    taller one hangs from the collar like an apron, in front of the legs and behind the arms. The
-    default, 1.8 shoulder widths wide and 2.2 times as tall, reaches the ankles: about 61 x 135 cm
-    on a 1.7 m walker, the toy world's analogue of adversarial clothing (peers print whole suits).
-    A square chest print lowers the toy detector's confidence but barely its detection rate (see
-    the README).
-
-    Attributes:
-        walks: walking sequences per condition (trained patch, random control), one seed each.
-        frames: frames per walk (12 frames/s).
-        width: printed width as a fraction of the walker's shoulder width (1.2 covers the chest).
-        aspect: printed height / width (1 = square chest print; above 1 an apron from the collar).
-        print_width_mm: printed width of the PDF; 0 = the size it is worn at, ``width`` x the
-            340 mm shoulders of a 1.7 m walker. Prints larger than a page are tiled over pages.
-        dpi: print resolution of the PDF (the 96 px patch needs little: at 100 dpi each patch
-            pixel is 25 dots across at 61 cm).
-    """
-
-    walks: int = 3
-    frames: int = 48
-    width: float = 1.8
-    aspect: float = 2.2
-    print_width_mm: float = 0.0
-    dpi: float = 100.0
-
-    def print_size_mm(self) -> tuple[float, float]:
-        """(width, height) of the printed patch in millimetres."""
-        w = self.print_width_mm or self.width * SHOULDER_MM
-        return w, w * self.aspect
 
 
 @dataclass

@@ -27,7 +27,7 @@ import torch
 
 from patchkit.config import dump_yaml, from_dict, to_dict
 from patchkit.demo.config import DemoConfig
-from patchkit.demo.film import film, walk_placement
+from patchkit.capture.film import film, walk_placement
 from patchkit.demo.report import write_demo_report
 from patchkit.detectors import create_detector
 from patchkit.device import resolve_device
@@ -41,10 +41,10 @@ from patchkit.evaluation.runner import load_image_set, run_evaluation
 from patchkit.io import atomic_write_text, save_image, tensor_to_uint8
 from patchkit.printing.profile import PrinterProfile
 from patchkit.scenes.placement import PlacementConfig
-from patchkit.scenes.toyworld.config import ToyWorldConfig
-from patchkit.scenes.toyworld.dataset import generate_dataset, same_dataset
+from patchkit.toyworld.config import ToyWorldConfig
+from patchkit.toyworld.dataset import generate_dataset, same_dataset
 from patchkit.video.parallel import DetectorSpec
-from patchkit.video.runner import RunConfig, score_inputs
+from patchkit.video.runner import ScoreRunConfig, score_inputs
 from patchkit.video.scoring import DEFAULT_THRESHOLDS, ScoreOptions
 from patchkit.video.target import ReferenceFactory
 
@@ -175,7 +175,7 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict:
         [str(v) for v in filmed["patch"]], scorer, options,
         ReferenceFactory("boxes"),
         control=[str(v) for v in filmed["control"]],
-        config=RunConfig(out_dir=out / "score", progress=cfg.progress),
+        config=ScoreRunConfig(out_dir=out / "score", progress=cfg.progress),
         meta={"detector": cfg.detector, "reference": "boxes", "imgsz": cfg.imgsz},
     )
 

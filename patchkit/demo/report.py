@@ -1,4 +1,4 @@
-"""The demo's report: ``summary.json`` (docs/interfaces.md), ``report.md``, plots, the table.
+"""The demo's report: ``summary.json`` (../shared/docs/interfaces.md), ``report.md``, plots, the table.
 
 Digital rates are against the toy world's true person boxes (IoU 0.5); video rates are over the
 frames in which the walker is in view (detected = a person box with IoU >= 0.5 on the walker's
@@ -18,22 +18,13 @@ from patchkit.config import to_dict
 from patchkit.demo.config import DemoConfig
 from patchkit.evaluation.digital import tkey
 from patchkit.io import atomic_write_json, atomic_write_text, save_image
-from patchkit.metrics.ap import box_iou_numpy
+from patchkit.plotting import pyplot as _plt
 from patchkit.scenes.placement import PlacementConfig
-from patchkit.video.sinks import read_jsonl
+from patchkit.video.summary import touching_rates
 
 DIGITAL = ("clean", "random", "gray", "patch")
 VIDEO = (("control", "control"), ("patch", "test"))  # summary key, scoring role
 EFFECT_TARGET = 0.5  # the trained print's video detection rate at most half the control's
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def summarize(cfg: DemoConfig, digital: dict, video: dict, placement: PlacementConfig, seconds: dict,
@@ -66,22 +57,6 @@ def summarize(cfg: DemoConfig, digital: dict, video: dict, placement: PlacementC
         "print_mm": [round(v, 1) for v in cfg.film.print_size_mm()],
         "config": to_dict(cfg),
     }
-
-
-def touching_rates(frames_jsonl: Path, conf: float) -> dict[str, float]:
-    """A looser reading of the videos than ``video``: per condition, the fraction of frames with
-    the walker in view where any person box with confidence >= ``conf`` overlaps his true box at
-    all (IoU > 0), so a patch that only breaks the walker into smaller boxes does not count as
-    hiding him. Read from the scorer's ``frames.jsonl``."""
-    hits: dict[str, list[bool]] = {role: [] for _, role in VIDEO}
-    for r in read_jsonl(frames_jsonl):
-        truth = (r.get("target") or {}).get("box")
-        if r.get("role") not in hits or not truth:
-            continue
-        boxes = np.asarray(r["boxes"], np.float64).reshape(-1, 6)
-        boxes = boxes[boxes[:, 4] >= conf, :4]
-        hits[r["role"]].append(bool((box_iou_numpy(np.asarray([truth], np.float64), boxes) > 0).any()))
-    return {name: round(float(np.mean(hits[role])), 6) if hits[role] else 0.0 for name, role in VIDEO}
 
 
 def summary_table(s: dict) -> str:
@@ -201,7 +176,8 @@ def write_demo_report(out: Path, cfg: DemoConfig, digital: dict, video: dict, pl
     s = summarize(cfg, digital, video, placement, seconds, total)
     frames = Path(video.get("frames_jsonl", ""))
     if frames.is_file():
-        s["video_touching"] = touching_rates(frames, cfg.conf)
+        by_role = touching_rates(frames, cfg.conf)
+        s["video_touching"] = {name: by_role.get(role, 0.0) for name, role in VIDEO}
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     plot_rates(plots / "detection_rates.png", s)

@@ -4,7 +4,7 @@ Importing ultralytics sets ``OMP_NUM_THREADS`` and other environment variables, 
 count, torch and NumPy print options, and replaces ``torch.save``, ``PIL.Image.open`` (whose
 replacement tries to pip-install a HEIF plugin when an image cannot be read) and, on some
 platforms, ``cv2.imread``/``imwrite``/``imshow``; its device selection calls
-``torch.set_num_threads`` (see docs/performance.md). Its import also checks connectivity with DNS
+``torch.set_num_threads`` (see ../shared/docs/performance.md). Its import also checks connectivity with DNS
 look-ups unless ``YOLO_OFFLINE`` is set. Every ultralytics import or call in patchkit runs inside
 :func:`preserve_process_state`, which sets ``YOLO_OFFLINE=1`` (and turns ``ultralytics.utils.ONLINE``
 off when ultralytics was imported before) for its duration, and puts all of this back.

@@ -5,17 +5,19 @@ A detector is a frozen, eval-mode ``torch.nn.Module`` whose input is always a fl
 multiples, or to a square ``imgsz``) happens inside, in torch, so gradients reach the input.
 All boxes are returned in pixels of the input given by the caller.
 
-Subclasses implement :meth:`Detector.forward_letterboxed` only (plus :meth:`Detector.postprocess`
-when their post-processing is not NMS); it should start with ``x = self.prepare_input(x)`` so that
-:meth:`Detector.optimize_for_attack`'s channels_last layout applies, and cache any per-shape
-grids as plain tensors created under ``torch.inference_mode(False)`` (never inference tensors).
+Subclasses implement :meth:`Detector.forward_letterboxed` only; it should start with
+``x = self.prepare_input(x)`` so that :meth:`Detector.optimize_for_attack`'s channels_last layout
+applies, and cache any per-shape grids as plain tensors created under
+``torch.inference_mode(False)`` (never inference tensors). Post-processing is class-aware NMS, or,
+for NMS-free heads that set :attr:`Detector.topk`, ultralytics' top-k; :attr:`Detector.clip_boxes`
+says whether ``detect()`` clips boxes to the image (RT-DETR's predict() does not).
 
 Two paths:
 
 - training (differentiable): ``raw(images)`` letterboxes in torch; a batch already at the
   letterboxed size (e.g. ``imgsz x imgsz``) goes straight to ``forward_letterboxed``, which adds
   nothing to the network's own cost. Speed knobs: ``optimize_for_attack()`` (Conv+BN fusion and
-  channels_last, outputs unchanged within float tolerance; docs/performance.md measured about
+  channels_last, outputs unchanged within float tolerance; ../shared/docs/performance.md measured about
   1.4x on CPU) and bf16 autocast (``torch.autocast("cpu", dtype=torch.bfloat16)``), left to the
   caller until an attack is shown to converge the same.
 - scoring: ``detect(uint8 arrays)`` letterboxes with OpenCV exactly like ultralytics' / yolov5's
@@ -98,6 +100,8 @@ class Detector(nn.Module):
 
     info: DetectorInfo
     channels_last: bool = False  # set by optimize_for_attack(); inputs are converted to match
+    topk: int | None = None  # NMS-free heads: (candidate, class) pairs kept by top-k; None: NMS
+    clip_boxes: bool = True  # detect() clips boxes to the image
 
     @property
     def names(self) -> dict[int, str]:
@@ -125,9 +129,12 @@ class Detector(nn.Module):
         classes: list[int] | None = None,
         max_det: int = 300,
     ) -> list[Detections]:
-        """Final detections from raw outputs (boxes kept in the frame of ``out``): class-aware NMS."""
-        from patchkit.detectors.nms import non_max_suppression
+        """Final detections from raw outputs (boxes kept in the frame of ``out``): class-aware NMS,
+        or ultralytics' NMS-free top-k (``iou`` unused) when :attr:`topk` is set."""
+        from patchkit.detectors.nms import non_max_suppression, topk_detections
 
+        if self.topk is not None:
+            return topk_detections(out.boxes, out.scores, conf, classes, max_det, topk=self.topk)
         return non_max_suppression(out.boxes, out.scores, out.objectness, conf, iou, classes, max_det)
 
     # -- shared machinery -----------------------------------------------------------------------
@@ -166,8 +173,8 @@ class Detector(nn.Module):
         classes: list[int] | None = None,
         max_det: int = 300,
     ) -> list[Detections]:
-        """Final boxes after NMS, one :class:`Detections` per image, in input pixels (clipped to
-        the image), sorted by descending confidence.
+        """Final boxes after :meth:`postprocess`, one :class:`Detections` per image, in input pixels
+        (clipped to the image when :attr:`clip_boxes`), sorted by descending confidence.
 
         ``images``: a float RGB batch ``(B, 3, H, W)`` or image ``(3, H, W)`` in [0, 1] (letterboxed
         in torch, as :meth:`raw`), or ``(H, W, 3)`` uint8 RGB arrays (letterboxed with OpenCV in
@@ -215,7 +222,7 @@ class Detector(nn.Module):
         self, x: Tensor, params: LetterboxParams, conf: float, iou: float, classes: list[int] | None, max_det: int
     ) -> list[Detections]:
         dets = self.postprocess(self.forward_letterboxed(x), conf, iou, classes, max_det)
-        return [Detections(boxes_to_input(d.xyxy, params, clip=True), d.conf, d.cls) for d in dets]
+        return [Detections(boxes_to_input(d.xyxy, params, clip=self.clip_boxes), d.conf, d.cls) for d in dets]
 
     def forward(self, images: Tensor) -> RawOutput:  # nn.Module protocol
         return self.raw(images)
@@ -242,7 +249,7 @@ class Detector(nn.Module):
     def optimize_for_attack(self, channels_last: bool = True, fuse: bool = True) -> "Detector":
         """Speed up forward+backward for patch training: Conv+BN fusion and channels_last weights
         (inputs are converted on entry). Outputs stay equal within float tolerance; returns self.
-        Measured gains are in docs/performance.md (fused + channels_last: about 1.4x on CPU)."""
+        Measured gains are in ../shared/docs/performance.md (fused + channels_last: about 1.4x on CPU)."""
         if fuse:
             self.fuse()
         if channels_last:

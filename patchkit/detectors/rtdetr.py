@@ -1,4 +1,7 @@
-"""RT-DETR detectors (ultralytics' ``RTDETRDetectionModel``): model YAMLs and checkpoints.
+"""The RT-DETR family (ultralytics' ``RTDETRDetectionModel``): model YAMLs and checkpoints.
+
+Its ``sniff`` claims model YAMLs whose last layer is an ``RTDETRDecoder`` and checkpoints that
+pickle one (before the ultralytics family, the catch-all for ultralytics files, is asked).
 
 The forward pass runs ultralytics' own layers and decoder modules; the query selection between
 encoder and decoder (``RTDETRDecoder._get_decoder_input``) is redone here with anchors cached per
@@ -25,14 +28,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from patchkit.detections import Detections
 from patchkit.detectors._isolation import import_ultralytics_tasks
-from patchkit.detectors._layers import head_inputs, run_layers
-from patchkit.detectors._ultralytics_build import build_seeded, check_layers, checkpoint_model, upsample_compat
+from patchkit.detectors._ultralytics_build import (
+    build_seeded, check_layers, checkpoint_model, head_inputs, last_layer_type, load_model_dict,
+    names_dict, peek_model_yaml, run_layers, upsample_compat, yaml_extra,
+)
 from patchkit.detectors.base import Detector, DetectorInfo, RawOutput
-from patchkit.detectors.letterbox import LetterboxParams, boxes_to_input, check_imgsz
-from patchkit.detectors.nms import topk_detections
-from patchkit.detectors.registry import register_detector
+from patchkit.detectors.letterbox import LetterboxParams, check_imgsz
+from patchkit.detectors.registry import DetectorFamily, FileView, register_family
 from patchkit.detectors.safe_load import file_sha256, safe_torch_load
 from patchkit.errors import PatchkitError
 
@@ -41,9 +44,7 @@ HEAD = "RTDETRDecoder"
 
 def is_rtdetr_model_dict(d: dict) -> bool:
     """True when a model dict's last layer row is an ``RTDETRDecoder``."""
-    rows = list(d.get("backbone") or []) + list(d.get("head") or [])
-    last = rows[-1] if rows else None
-    return isinstance(last, (list, tuple)) and len(last) == 4 and last[2] == HEAD
+    return last_layer_type(d) == HEAD
 
 
 def is_rtdetr_model(model: Any) -> bool:
@@ -71,12 +72,15 @@ class RTDETRDetector(Detector):
 
     ``raw()`` gives one candidate per decoder query: boxes ``(B, Q, 4)`` xyxy input pixels,
     sigmoid class scores ``(B, Q, C)``, objectness ``None`` (``Q = num_queries``, 300 by default).
-    ``detect()`` boxes are not clipped to the image, exactly like ultralytics' predict().
+    ``detect()`` keeps the top ``num_queries`` (query, class) pairs without NMS (:attr:`topk`) and
+    does not clip boxes to the image (:attr:`clip_boxes`), exactly like ultralytics' predict().
 
     Args:
         model: the ultralytics ``RTDETRDetectionModel`` (eval, frozen by the factory).
         info: metadata (``letterbox`` is ``"square"``; the resize is a stretch, see ``extra``).
     """
+
+    clip_boxes = False  # RTDETRPredictor does not clip
 
     def __init__(self, model: nn.Module, info: DetectorInfo) -> None:
         super().__init__()
@@ -89,6 +93,8 @@ class RTDETRDetector(Detector):
         self._head_from = head_inputs(head.f, self._n_layers)
         self._save = frozenset(model.save) | frozenset(self._head_from)
         self._anchors: dict[tuple, tuple[Tensor, Tensor]] = {}
+        # RTDETRPredictor's post-processing: top-k over all (query, class) pairs, no NMS
+        self.topk = int(head.num_queries)
 
     def letterbox_params(self, height: int, width: int) -> LetterboxParams:
         """RT-DETR stretches every input to ``imgsz x imgsz`` (identity for square canvases of that size)."""
@@ -139,24 +145,6 @@ class RTDETRDetector(Detector):
         xyxy = torch.cat((xy - wh / 2, xy + wh / 2), -1) * size.repeat(2)
         return RawOutput(xyxy, logits[-1].sigmoid(), None)
 
-    def postprocess(
-        self,
-        out: RawOutput,
-        conf: float = 0.25,
-        iou: float = 0.45,
-        classes: list[int] | None = None,
-        max_det: int = 300,
-    ) -> list[Detections]:
-        """RTDETRPredictor's post-processing: the top ``Q`` (query, class) pairs, ``> conf``,
-        ``classes`` filter, ``max_det``; no NMS (``iou`` is unused)."""
-        return topk_detections(out.boxes, out.scores, conf, classes, max_det, topk=out.scores.shape[1])
-
-    def _detect_letterboxed(
-        self, x: Tensor, params: LetterboxParams, conf: float, iou: float, classes: list[int] | None, max_det: int
-    ) -> list[Detections]:
-        dets = self.postprocess(self.forward_letterboxed(x), conf, iou, classes, max_det)
-        return [Detections(boxes_to_input(d.xyxy, params), d.conf, d.cls) for d in dets]  # unclipped, as predict()
-
     def fuse(self) -> "RTDETRDetector":
         """Conv+BN fusion of the backbone / neck plus the decoder's ``input_proj`` (Conv2d, BN) pairs."""
         super().fuse()
@@ -169,14 +157,12 @@ class RTDETRDetector(Detector):
 
 
 def _rtdetr_info(model: nn.Module, source: str, extra: dict, imgsz: int, sha256: str | None) -> DetectorInfo:
-    from patchkit.detectors.ultralytics import _names
-
     head = model.model[-1]
     stride = int(torch.as_tensor(getattr(model, "stride", [32])).max())
     return DetectorInfo(
         family="rtdetr",
         source=source,
-        names=_names(model, int(head.nc)),
+        names=names_dict(getattr(model, "names", None), int(head.nc)),
         stride=stride,
         imgsz=check_imgsz(imgsz, stride),
         letterbox="square",
@@ -190,53 +176,28 @@ def _check_end2end(end2end: bool | None, source: str) -> None:
         raise PatchkitError(f"{source}: RT-DETR is end-to-end only (no NMS branch); leave end2end unset")
 
 
-def build_rtdetr_from_dict(
-    d: dict,
-    tasks: Any,
-    source: str,
-    imgsz: int = 640,
-    device: str | torch.device = "cpu",
-    nc: int | None = None,
-    seed: int = 0,
-) -> RTDETRDetector:
-    """An RT-DETR detector with random weights from a checked model dict (see
-    :func:`patchkit.detectors.ultralytics.load_model_dict`); ``seed`` fixes the weights without
-    touching the global RNG."""
-    check_layers(d, tasks, source)
-    model = build_seeded(tasks.RTDETRDetectionModel, d, tasks, source, nc, seed)
-    extra = {"format": "ultralytics-yaml", "yaml": Path(d["yaml_file"]).name, "seed": seed}
-    info = _rtdetr_info(model, source, extra, imgsz, None)
-    return RTDETRDetector(model.float(), info).to(torch.device(device)).freeze()
-
-
 def load_rtdetr_yaml(
-    cfg: str | Path,
-    imgsz: int = 640,
-    letterbox: str = "square",
-    device: str | torch.device = "cpu",
-    nc: int | None = None,
-    seed: int = 0,
-    end2end: bool | None = None,
+    cfg: str | Path, imgsz: int = 640, letterbox: str = "square", device: str | torch.device = "cpu",
+    nc: int | None = None, seed: int = 0, end2end: bool | None = None,
 ) -> RTDETRDetector:
-    """An RT-DETR detector with random weights from a YAML (``rtdetr-l.yaml``, a local file...).
-    ``letterbox`` is accepted for the common signature and ignored: RT-DETR always stretches."""
-    from patchkit.detectors.ultralytics import load_model_dict
-
-    _check_end2end(end2end, str(cfg))
+    """An RT-DETR detector with random weights from a YAML (``rtdetr-l.yaml``, a local file...);
+    ``seed`` fixes the weights without touching the global RNG. ``letterbox`` is accepted for the
+    common signature and ignored: RT-DETR always stretches."""
+    source = str(cfg)
+    _check_end2end(end2end, source)
     tasks = import_ultralytics_tasks()
     d = load_model_dict(cfg, tasks)
     if not is_rtdetr_model_dict(d):
-        raise PatchkitError(f"{cfg}: not an RT-DETR model YAML (the last layer is not {HEAD})")
-    return build_rtdetr_from_dict(d, tasks, str(cfg), imgsz=imgsz, device=device, nc=nc, seed=seed)
+        raise PatchkitError(f"{source}: not an RT-DETR model YAML (the last layer is not {HEAD})")
+    check_layers(d, tasks, source)
+    model = build_seeded(tasks.RTDETRDetectionModel, d, tasks, source, nc, seed)
+    info = _rtdetr_info(model, source, yaml_extra(d, seed), imgsz, None)
+    return RTDETRDetector(model.float(), info).to(torch.device(device)).freeze()
 
 
 def load_rtdetr_checkpoint(
-    weights: str | Path,
-    imgsz: int = 640,
-    letterbox: str = "square",
-    device: str | torch.device = "cpu",
-    end2end: bool | None = None,
-    ckpt: Any = None,
+    weights: str | Path, imgsz: int = 640, letterbox: str = "square", device: str | torch.device = "cpu",
+    end2end: bool | None = None, ckpt: Any = None,
 ) -> RTDETRDetector:
     """A frozen RT-DETR detector from an ultralytics checkpoint (``rtdetr-l.pt``-style dict),
     loaded through :func:`patchkit.detectors.safe_load.safe_torch_load`; ``ckpt`` may pass the
@@ -253,19 +214,24 @@ def load_rtdetr_checkpoint(
     return RTDETRDetector(model, info).to(torch.device(device)).freeze()
 
 
-@register_detector("rtdetr")
-def load_rtdetr(
-    weights: str | Path | None = None,
-    *,
-    imgsz: int = 640,
-    letterbox: str = "square",
-    device: str | torch.device = "cpu",
-    **kwargs: Any,
-) -> RTDETRDetector:
-    """Registry entry of the RT-DETR family (``"rtdetr:my.pt"``): a YAML or a checkpoint, by suffix.
-    Plain paths reach it through the ultralytics family's dispatch."""
-    if weights is None:
-        raise PatchkitError("detector family 'rtdetr' needs a model YAML or checkpoint, e.g. rtdetr-l.yaml")
-    if Path(weights).suffix.lower() in (".yaml", ".yml"):
-        return load_rtdetr_yaml(weights, imgsz=imgsz, letterbox=letterbox, device=device, **kwargs)
-    return load_rtdetr_checkpoint(weights, imgsz=imgsz, letterbox=letterbox, device=device, **kwargs)
+def sniff_rtdetr(view: FileView) -> bool:
+    """A model YAML whose last layer is an ``RTDETRDecoder``, or a checkpoint holding one."""
+    if view.kind == "yaml":
+        return is_rtdetr_model_dict(peek_model_yaml(view.path))
+    if view.kind == "globals":
+        return any(n.startswith("ultralytics.") and n.rpartition(".")[2] == HEAD for n in view.content)
+    if view.kind == "object":
+        return isinstance(view.content, dict) and is_rtdetr_model(checkpoint_model(view.content))
+    return False
+
+
+FAMILY = register_family(
+    DetectorFamily(
+        name="rtdetr",
+        sniff=sniff_rtdetr,
+        from_checkpoint=load_rtdetr_checkpoint,
+        from_yaml=load_rtdetr_yaml,
+        example="rtdetr-l.yaml",
+    )
+)
+load_rtdetr = FAMILY  # the registry entry under its former name

@@ -17,13 +17,11 @@ from typing import Any
 import torch
 import yaml
 
-from patchkit.detectors._isolation import import_ultralytics_tasks, preserve_process_state
-from patchkit.detectors._ultralytics_build import check_layers, default_activation
-from patchkit.detectors.base import DetectorInfo
-from patchkit.detectors.letterbox import check_imgsz, check_letterbox_mode
+from patchkit.detectors._isolation import import_ultralytics_tasks
+from patchkit.detectors._ultralytics_build import build_seeded
 from patchkit.detectors.registry import register_detector
-from patchkit.detectors.safe_load import load_weights_only
-from patchkit.detectors.ultralytics import UltralyticsDetector, _check_head_row, _sha256
+from patchkit.detectors.safe_load import file_sha256, load_weights_only
+from patchkit.detectors.ultralytics import UltralyticsDetector, check_model_dict, detector_info
 from patchkit.errors import PatchkitError
 
 TOY_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "toy_detector.pt"
@@ -69,32 +67,14 @@ def load_toy(
     if not isinstance(d, dict):
         raise PatchkitError(f"{source}: the embedded model YAML is not a mapping")
     tasks = import_ultralytics_tasks()
-    check_layers(d, tasks, source)
-    _check_head_row(d, source)
-    nc = int(ckpt["nc"])
-    with preserve_process_state(), torch.random.fork_rng(devices=[]), default_activation(d, tasks, source) as d2:
-        try:
-            model = tasks.DetectionModel(d2, nc=nc, verbose=False)
-        except Exception as exc:  # a malformed YAML row surfaces as any exception inside parse_model
-            raise PatchkitError(f"{source}: cannot build the model ({type(exc).__name__}: {exc})") from exc
+    check_model_dict(d, tasks, source)
+    model = build_seeded(tasks.DetectionModel, d, tasks, source, int(ckpt["nc"]), seed=0)  # weights loaded below
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise PatchkitError(f"{source}: weights do not fit the embedded model YAML ({str(exc).splitlines()[0]})") from exc
-    names = {int(k): str(v) for k, v in ckpt["names"].items()}
-    model.names = names
-    head = model.model[-1]
-    strides = [float(s) for s in head.stride]
-    info = DetectorInfo(
-        family="toy",
-        source=source,
-        names={i: names.get(i, str(i)) for i in range(nc)},
-        stride=int(max(strides)),
-        imgsz=check_imgsz(imgsz, int(max(strides))),
-        letterbox=check_letterbox_mode(letterbox),
-        sha256=_sha256(path),
-        extra={"head": type(head).__name__, "nc": nc, "strides": strides, "format": ckpt.get("format"),
-               "trained_imgsz": int(ckpt.get("imgsz", TOY_IMGSZ)), "meta": ckpt.get("meta", {})},
-    )
+    model.names = {int(k): str(v) for k, v in ckpt["names"].items()}
+    extra = {"format": ckpt.get("format"), "trained_imgsz": int(ckpt.get("imgsz", TOY_IMGSZ)), "meta": ckpt.get("meta", {})}
+    info = detector_info(model, "toy", source, extra, imgsz, letterbox, file_sha256(path))
     return UltralyticsDetector(model.float(), info, end2end=end2end).to(torch.device(device)).freeze()

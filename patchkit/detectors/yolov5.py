@@ -1,4 +1,5 @@
-"""Original YOLOv5-repository checkpoints (ultralytics/yolov5 v6.x / v7.0, any size or class count).
+"""The yolov5 family: original YOLOv5-repository checkpoints (ultralytics/yolov5 v6.x / v7.0, any
+size or class count).
 
 The architecture is read from the checkpoint's own ``yaml`` (depth/width multiples, backbone and
 head rows, ``nc``, anchors). Layers ``0..N-2`` are built with ultralytics' ``parse_model`` (its
@@ -11,6 +12,9 @@ Two file formats:
 - the release checkpoint (``yolov5n.pt``: a dict whose ``model``/``ema`` is a pickled ``models.yolo.Model``);
 - a tensors-only copy (``{"state_dict": ..., "meta": {"yaml", "names", "stride", "anchors_pixels"}}``),
   loaded with ``torch.load(weights_only=True)``.
+
+Its ``sniff`` claims checkpoints that pickle yolov5-repository classes (``models.yolo.*``...) and
+the tensors-only copy. There is no YAML form: the family needs a weights file.
 """
 
 from __future__ import annotations
@@ -23,13 +27,20 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from patchkit.detectors._layers import head_inputs, run_layers
 from patchkit.detectors._isolation import import_ultralytics_tasks, preserve_process_state
-from patchkit.detectors._ultralytics_build import check_layers, default_activation
+from patchkit.detectors._ultralytics_build import (
+    check_layers,
+    checkpoint_model,
+    default_activation,
+    head_inputs,
+    layer_rows,
+    names_dict,
+    run_layers,
+)
 from patchkit.detectors.base import Detector, DetectorInfo, RawOutput
 from patchkit.detectors.letterbox import check_imgsz, check_letterbox_mode
-from patchkit.detectors.registry import register_detector
-from patchkit.detectors.safe_load import YOLOv5Stub, file_sha256, safe_torch_load
+from patchkit.detectors.registry import DetectorFamily, FileView, register_family
+from patchkit.detectors.safe_load import YOLOV5_MODULES, YOLOv5Stub, file_sha256, safe_torch_load
 from patchkit.errors import PatchkitError
 
 
@@ -108,16 +119,6 @@ class YOLOv5Detector(Detector):
         return RawOutput(boxes, scores, obj)
 
 
-def _names_dict(names: Any, nc: int) -> dict[int, str]:
-    if isinstance(names, dict):
-        out = {int(k): str(v) for k, v in names.items()}
-    elif isinstance(names, (list, tuple)):
-        out = {i: str(v) for i, v in enumerate(names)}
-    else:
-        out = {}
-    return {i: out.get(i, str(i)) for i in range(nc)}
-
-
 def _set_yolov5_bn(target: nn.Module, pickled: nn.Module | None) -> None:
     """BatchNorm eps/momentum as yolov5 uses them (1e-3 / 0.03), or exactly as pickled."""
     for m in target.modules():
@@ -155,9 +156,7 @@ def _read_checkpoint(path: Path) -> dict:
     """yaml, names, strides, state_dict (and the pickled tree, if any) of either file format."""
     ckpt = safe_torch_load(path)  # placeholder classes for the pickled model; weights_only for the copy
     if not is_yolov5_state_dict_copy(ckpt):
-        model = ckpt
-        if isinstance(ckpt, dict):
-            model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt.get("model")
+        model = checkpoint_model(ckpt)
         if not isinstance(model, YOLOv5Stub) or not isinstance(getattr(model, "yaml", None), dict):
             raise PatchkitError("is not a YOLOv5-repository checkpoint (no models.yolo model with a yaml)", path)
         stride = getattr(model, "stride", None)
@@ -197,7 +196,7 @@ def load_yolov5(
     path = Path(weights)
     src = _read_checkpoint(path)
     yaml_d, sd = copy.deepcopy(src["yaml"]), src["state_dict"]
-    rows = list(yaml_d.get("backbone") or []) + list(yaml_d.get("head") or [])
+    rows = layer_rows(yaml_d)
     if not rows or not isinstance(rows[-1], (list, tuple)) or len(rows[-1]) != 4:
         raise PatchkitError("the checkpoint's yaml has no layer rows", path)
     head_index = len(rows) - 1
@@ -227,7 +226,7 @@ def load_yolov5(
         except Exception as exc:  # a malformed yaml row surfaces as any exception inside parse_model
             raise PatchkitError(f"cannot build the architecture from the checkpoint's yaml ({type(exc).__name__}: {exc})", path) from exc
     head = YOLOv5Head(ch, nc, anchors, strides)
-    names = _names_dict(src["names"], nc)
+    names = names_dict(src["names"], nc)
     info = DetectorInfo(
         family="yolov5",
         source=str(path),
@@ -256,15 +255,18 @@ def load_yolov5(
     return det.to(torch.device(device)).freeze()
 
 
-@register_detector("yolov5")
-def yolov5(
-    weights: str | Path | None = None,
-    *,
-    imgsz: int = 640,
-    letterbox: str = "rect",
-    device: str | torch.device = "cpu",
-) -> YOLOv5Detector:
-    """Registry entry of the original-YOLOv5 family (needs a weights file)."""
-    if weights is None:
-        raise PatchkitError("detector family 'yolov5' needs a weights file, e.g. yolov5:path/to/yolov5n.pt")
-    return load_yolov5(weights, imgsz=imgsz, letterbox=letterbox, device=device)
+def sniff_yolov5(view: FileView) -> bool:
+    """A checkpoint pickling yolov5-repository classes, its tensors-only copy, or a legacy pickle
+    holding a yolov5 model."""
+    if view.kind == "globals":
+        return any(n.startswith(tuple(m + "." for m in YOLOV5_MODULES)) for n in view.content)
+    if view.kind == "object":
+        obj = view.content
+        return is_yolov5_state_dict_copy(obj) or (isinstance(obj, dict) and isinstance(checkpoint_model(obj), YOLOv5Stub))
+    return False
+
+
+FAMILY = register_family(
+    DetectorFamily(name="yolov5", sniff=sniff_yolov5, from_checkpoint=load_yolov5, example="yolov5:path/to/yolov5n.pt")
+)
+yolov5 = FAMILY  # the registry entry under its former name

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from patchkit.engine.multires import sizes_in_range
-from patchkit.engine.objective import LossConfig
+from patchkit.losses.config import LossConfig
 from patchkit.engine.self_ensemble import SelfEnsembleConfig
 from patchkit.eot.config import EOTConfig
 from patchkit.patches import PatchConfig

@@ -7,16 +7,7 @@ from torch import Tensor
 
 from patchkit.detectors.base import RawOutput
 from patchkit.losses.suppression import target_scores
-
-
-def aligned_iou(a: Tensor, b: Tensor) -> Tensor:
-    """IoU of boxes ``a (..., 4)`` and ``b (..., 4)`` (xyxy, broadcast), elementwise."""
-    lt = torch.maximum(a[..., :2], b[..., :2])
-    rb = torch.minimum(a[..., 2:], b[..., 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    area_a = (a[..., 2:] - a[..., :2]).clamp(min=0).prod(-1)
-    area_b = (b[..., 2:] - b[..., :2]).clamp(min=0).prod(-1)
-    return inter / (area_a + area_b - inter + 1e-9)
+from patchkit.metrics.ap import aligned_box_iou
 
 
 @torch.no_grad()
@@ -34,6 +25,6 @@ def box_hit_rate(
     if boxes.shape[0] == 0:
         return torch.zeros((), device=boxes.device)
     scores = target_scores(raw, class_id, "obj_cls")[batch_idx]  # (N, A)
-    overlap = aligned_iou(raw.boxes[batch_idx], boxes.unsqueeze(1))  # (N, A)
+    overlap = aligned_box_iou(raw.boxes[batch_idx], boxes.unsqueeze(1))  # (N, A)
     hit = ((overlap >= iou) & (scores >= conf)).any(dim=1)
     return hit.float().mean()

@@ -2,57 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
 from patchkit.detectors.base import RawOutput
 from patchkit.losses import NonPrintabilityScore, TargetedMisclassification, TargetSuppression, TotalVariation
-
-OBJECTIVES = ("suppress", "targeted")
-
-
-@dataclass
-class LossConfig:
-    """Loss terms and their weights.
-
-    Attributes:
-        objective: ``suppress`` (hide ``class_id``) or ``targeted`` (turn it into ``target_class``).
-        class_id: the attacked class (COCO person = 0).
-        target_class: the class to turn into, for ``targeted``.
-        mode: how the detection score is read: ``obj_cls`` | ``obj`` | ``cls``.
-        reduction: ``max`` per image, ``topk`` mean, or ``per_box`` (the highest score inside each
-            target box, averaged over the image's boxes) or ``per_box_topk`` (the mean of the ``topk``
-            highest inside each box); see :class:`patchkit.losses.TargetSuppression`.
-        topk: candidates averaged by ``topk`` and acted on by ``targeted``.
-        nps_weight: weight of the non-printability score (0 = off).
-        palette: ``legacy`` (the literature's 30 photographed colours) or a printer profile path.
-        tv_weight: weight of total variation.
-        tv_floor: the weighted TV term is ``max(tv_weight * tv, tv_floor)`` (adversarial-yolo).
-    """
-
-    objective: str = "suppress"
-    class_id: int = 0
-    target_class: int = -1
-    mode: str = "obj_cls"
-    reduction: str = "max"
-    topk: int = 10
-    nps_weight: float = 0.0
-    palette: str = "legacy"
-    tv_weight: float = 2.5
-    tv_floor: float = 0.1
-
-    def validate(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"loss.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
-        if self.objective == "targeted" and self.target_class < 0:
-            raise ValueError("loss.target_class must be set (>= 0) for loss.objective=targeted")
-        if self.mode not in ("obj_cls", "obj", "cls"):
-            raise ValueError(f"loss.mode must be obj_cls, obj or cls, got {self.mode!r}")
-        if self.reduction not in ("max", "topk", "per_box", "per_box_topk"):
-            raise ValueError(f"loss.reduction must be max, topk, per_box or per_box_topk, got {self.reduction!r}")
-
+from patchkit.losses.config import LossConfig
 
 class AttackObjective(nn.Module):
     """``forward(raw, patch) -> (total, parts)``: total is a scalar to minimise, parts a dict of

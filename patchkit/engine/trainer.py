@@ -63,17 +63,6 @@ def _cpu_has_fast_bf16() -> bool:
         return False
 
 
-def load_palette(name: str) -> Tensor:
-    """``legacy`` -> the literature's 30 colours; else a printer profile's derived palette."""
-    from patchkit.printing import palette as palettes  # printing is optional for most runs
-
-    if name == "legacy":
-        return palettes.legacy_nps_palette()
-    from patchkit.printing import PrinterProfile
-
-    return palettes.palette_from_profile(PrinterProfile.load(name), 32)
-
-
 class Trainer:
     """Trains one universal patch.
 
@@ -137,10 +126,13 @@ class Trainer:
         if cfg.run.amp == "bf16" and self.device.type == "cpu" and not _cpu_has_fast_bf16():
             log.warning("run.amp=bf16: this CPU has no native bf16 (AVX512-BF16/AMX); autocast will be "
                         "much slower than fp32 here (measured 0.07x on yolov8n at 416)")
-        needs_palette = cfg.loss.nps_weight > 0 or cfg.patch.parameterization == "palette"
-        palette = load_palette(cfg.loss.palette if cfg.loss.nps_weight > 0 else cfg.patch.palette) if needs_palette else None
-        self.patch = build_patch(cfg.patch, palette, _seeded(cfg.run.seed, 0, 0, torch.device("cpu"))).to(self.device)
-        self.objective = AttackObjective(cfg.loss, palette).to(self.device)
+        from patchkit.printing.palette import load_palette  # printing is imported only when a run needs it
+
+        nps_palette = load_palette(cfg.loss.palette) if cfg.loss.nps_weight > 0 else None
+        patch_palette = (load_palette(cfg.patch.palette, cfg.patch.palette_size)
+                         if cfg.patch.parameterization == "palette" else None)
+        self.patch = build_patch(cfg.patch, patch_palette, _seeded(cfg.run.seed, 0, 0, torch.device("cpu"))).to(self.device)
+        self.objective = AttackObjective(cfg.loss, nps_palette).to(self.device)
         self.optimizer = torch.optim.Adam(self.patch.parameters(), lr=cfg.optim.lr)
         self.steps_per_epoch = math.ceil(len(self.scene) / cfg.optim.batch_size)
         total = cfg.optim.epochs * self.steps_per_epoch

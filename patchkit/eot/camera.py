@@ -2,8 +2,10 @@
 
 They run on the patch at about its on-screen resolution (the pipeline's working tensor), so their
 ranges are given in screen pixels and converted with ``scale`` = working pixels per screen pixel
-``(N, 2)`` (x, y). Defocus and motion blur are fused into one kernel per instance
-(:func:`blur_kernels`) and applied with one grouped convolution (``kornia.filters.filter2d``).
+``(N, 2)`` (x, y). Defocus and motion blur are :class:`~patchkit.eot.base.BlurOp`: each gives one
+term (a Gaussian sigma, a streak) that the pipeline fuses into one kernel per instance
+(:func:`blur_kernels`) applied with one grouped convolution (``kornia.filters.filter2d``). Noise
+and JPEG are :class:`~patchkit.eot.base.PixelOp`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import kornia
 import torch
 from torch import Tensor
 
-from patchkit.eot.base import EOTOp, uniform
+from patchkit.eot.base import BlurOp, PixelOp, Range, RangeOp, register_op
 from patchkit.eot.config import DefocusConfig, JPEGConfig, MotionConfig, NoiseConfig
 
 
@@ -45,7 +47,7 @@ def blur_kernels(sigma: Tensor | None, motion: Tensor | None, size: int) -> Tens
         size: odd kernel side; truncated kernels are renormalised to sum 1.
     """
     ref = sigma if sigma is not None else motion
-    n, dt, dev = ref.shape[0], ref.dtype, ref.device
+    dt, dev = ref.dtype, ref.device
     r = size // 2
     ax = torch.arange(-r, r + 1, dtype=dt, device=dev)
     kernel = None
@@ -100,103 +102,60 @@ def jpeg(x: Tensor, quality: Tensor) -> Tensor:
     return kornia.enhance.jpeg_codec_differentiable(x, quality.to(x.dtype))
 
 
-class RandomDefocus(EOTOp):
-    """Params: ``sigma`` ``(N,)`` Gaussian standard deviation in screen pixels.
+@register_op
+class RandomDefocus(RangeOp, BlurOp):
+    """Params: ``sigma`` ``(N,)`` Gaussian standard deviation in screen pixels."""
 
-    ``forward(x, params, scale)`` blurs ``x`` alone; the pipeline fuses it with motion blur.
-    """
+    config_class = DefocusConfig
+    ranges = (Range("sigma", "sigma", 0.0),)
 
-    name = "defocus"
-
-    def __init__(self, cfg: DefocusConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"sigma": uniform(*self.cfg.sigma, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"sigma": torch.zeros(n, device=device)}
-
-    @staticmethod
-    def working_sigma(params: dict[str, Tensor], scale: Tensor) -> Tensor:
-        """``(N, 2)`` standard deviations in working pixels."""
-        return params["sigma"].to(scale.dtype)[:, None] * scale
-
-    def forward(self, x: Tensor, params: dict[str, Tensor], scale: Tensor | None = None,
-                max_kernel_size: int = 31) -> Tensor:
-        scale = scale if scale is not None else x.new_ones(x.shape[0], 2)
-        sigma = self.working_sigma(params, scale)
-        size = min(2 * math.ceil(blur_radius(sigma, None)) + 1, max_kernel_size)
-        return x if size <= 1 else apply_blur(x, blur_kernels(sigma, None, size))
+    def sigma(self, params: dict[str, Tensor]) -> Tensor:
+        return params["sigma"]
 
 
-class RandomMotion(EOTOp):
+@register_op
+class RandomMotion(RangeOp, BlurOp):
     """Params: ``length`` ``(N,)`` streak length in screen pixels, ``angle`` ``(N,)`` degrees in the
     patch frame."""
 
-    name = "motion"
+    config_class = MotionConfig
+    ranges = (Range("length", "length", 0.0), Range("angle", "angle", 0.0))
 
-    def __init__(self, cfg: MotionConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"length": uniform(*self.cfg.length, n, generator, device),
-                "angle": uniform(*self.cfg.angle, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"length": torch.zeros(n, device=device), "angle": torch.zeros(n, device=device)}
-
-    @staticmethod
-    def working_vector(params: dict[str, Tensor], scale: Tensor) -> Tensor:
-        """``(N, 2)`` streak vectors in working pixels."""
-        a = params["angle"].to(scale.dtype) * (math.pi / 180.0)
-        length = params["length"].to(scale.dtype)
-        return torch.stack((torch.cos(a), -torch.sin(a)), dim=-1) * length[:, None] * scale
-
-    def forward(self, x: Tensor, params: dict[str, Tensor], scale: Tensor | None = None,
-                max_kernel_size: int = 31) -> Tensor:
-        scale = scale if scale is not None else x.new_ones(x.shape[0], 2)
-        vec = self.working_vector(params, scale)
-        size = min(2 * math.ceil(blur_radius(None, vec)) + 1, max_kernel_size)
-        return x if size <= 1 else apply_blur(x, blur_kernels(None, vec, size))
+    def streak(self, params: dict[str, Tensor], dtype: torch.dtype) -> Tensor:
+        a = params["angle"].to(dtype) * (math.pi / 180.0)
+        return torch.stack((torch.cos(a), -torch.sin(a)), dim=-1) * params["length"].to(dtype)[:, None]
 
 
-class RandomNoise(EOTOp):
+@register_op
+class RandomNoise(RangeOp, PixelOp):
     """Params: ``std`` ``(N,)`` RGB units and ``seed`` ``(1,)`` int64 (one per call, not per
     instance): the noise itself is regenerated from the seed, so replay needs no stored noise."""
 
-    name = "noise"
+    config_class = NoiseConfig
+    ranges = (Range("std", "std", 0.0),)
     shared_keys = ("seed",)
+    unit_range = "may_leave"
 
-    def __init__(self, cfg: NoiseConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        std = uniform(*self.cfg.std, n, generator, device)
+    def sample(self, n: int, generator: torch.Generator, device: torch.device | str) -> dict[str, Tensor]:
+        out = super().sample(n, generator, device)  # std first, then the seed
         seed = torch.randint(0, 2**62, (1,), generator=generator, device=generator.device, dtype=torch.int64)
-        return {"std": std, "seed": seed.to(device)}
+        return {**out, "seed": seed.to(device)}
 
-    def identity(self, n, device):
-        return {"std": torch.zeros(n, device=device), "seed": torch.zeros(1, dtype=torch.int64, device=device)}
+    def identity(self, n: int, device: torch.device | str) -> dict[str, Tensor]:
+        return {**super().identity(n, device), "seed": torch.zeros(1, dtype=torch.int64, device=device)}
 
     def forward(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         return gaussian_noise(x, params["std"], params["seed"], self.cfg.per_channel)
 
 
-class RandomJPEG(EOTOp):
+@register_op
+class RandomJPEG(RangeOp, PixelOp):
     """Params: ``quality`` ``(N,)`` in [1, 100]; instances not selected by ``p`` get 101, meaning
     "not compressed" (only the selected instances go through the codec)."""
 
-    name = "jpeg"
-
-    def __init__(self, cfg: JPEGConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"quality": uniform(*self.cfg.quality, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"quality": torch.full((n,), 101.0, device=device)}
+    config_class = JPEGConfig
+    ranges = (Range("quality", "quality", 101.0),)
+    unit_range = "requires"
 
     def forward(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         quality = params["quality"]

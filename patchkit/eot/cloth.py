@@ -8,21 +8,23 @@ random warps cost one matrix product (kornia's ``get_tps_transform`` re-solves a
 sample). Evaluation uses kornia's ``warp_points_tps`` layout. Coordinates are in the plane frame
 where the patch spans [-1, 1] (``grid_sample``, ``align_corners=False``).
 
-The pipeline does not evaluate the spline at every pixel: :func:`tps_displacement_field` evaluates
-``f(q) - q`` on a coarse grid once per instance and :func:`apply_displacement_field` interpolates
-it bilinearly (the spline is smooth, the error is far below a pixel), which is what makes the
-warp cost independent of the number of control points.
+The pipeline does not evaluate the spline at every pixel: :class:`RandomTPS`, a
+:class:`~patchkit.eot.base.WarpOp`, gives :func:`tps_displacement_field`, ``f(q) - q`` evaluated
+on a coarse grid once per instance, and :func:`apply_displacement_field` interpolates it
+bilinearly (the spline is smooth, the error is far below a pixel), which is what makes the warp
+cost independent of the number of control points.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 from kornia.geometry.transform import warp_points_tps
 from torch import Tensor
 
-from patchkit.eot.base import EOTOp, uniform
+from patchkit.eot.base import WarpOp, register_op, uniform
 from patchkit.eot.composite import sample_atlas
 from patchkit.eot.config import TPSConfig
 
@@ -140,25 +142,25 @@ def apply_displacement_field(q: Tensor, inst: Tensor, field: Tensor, extent: flo
     return q + sample_atlas(field.to(q.dtype), inst, tq).T
 
 
-class RandomTPS(EOTOp):
-    """Cloth warp. Params: ``offsets`` ``(N, G * G, 2)`` control-point offsets in plane units.
+@register_op
+class RandomTPS(WarpOp):
+    """Cloth warp. Params: ``offsets`` ``(N, G * G, 2)`` control-point offsets in plane units."""
 
-    ``forward(points, params)`` maps plane points ``(N, M, 2)`` to texture coordinates.
-    """
+    config_class = TPSConfig
 
-    name = "tps"
-
-    def __init__(self, cfg: TPSConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
+    def sample(self, n: int, generator: torch.Generator, device: torch.device | str) -> dict[str, Tensor]:
         k = self.cfg.grid * self.cfg.grid
         off = uniform(-self.cfg.offset, self.cfg.offset, n * k * 2, generator, device)
         return {"offsets": off.view(n, k, 2)}
 
-    def identity(self, n, device):
+    def identity(self, n: int, device: torch.device | str) -> dict[str, Tensor]:
         k = self.cfg.grid * self.cfg.grid
         return {"offsets": torch.zeros(n, k, 2, device=device)}
 
-    def forward(self, points: Tensor, params: dict[str, Tensor]) -> Tensor:
-        return tps_map(points, params["offsets"])
+    def displacement_field(self, params: dict[str, Tensor]) -> tuple[Tensor, float]:
+        """:func:`tps_displacement_field` on ``8 (G - 1) + 1`` points a side, over a square that
+        holds the patch and its largest offset (few distinct extents, so the operator cache hits)."""
+        offsets = params["offsets"].float()
+        grid = int(round(offsets.shape[1] ** 0.5))
+        extent = math.ceil((1.25 + 1.5 * float(offsets.abs().max())) * 4.0) / 4.0
+        return tps_displacement_field(offsets, extent, 8 * (grid - 1) + 1), extent

@@ -16,13 +16,18 @@ T-SEA (rotation +-20 deg, contrast 0.8-1.2, brightness +-0.1), TC-EGA (TPS on a 
 webcam filming a person at a few metres.
 
 The project's YAML loader builds these by field name (``eot.rotation.degrees: [-20, 20]``) and calls
-``validate()`` on each one.
+``validate()`` on each one; ``validate`` checks ``p`` and every range listed in the class's
+``bounds``, so most op configs are their fields, ``name`` and ``bounds`` only.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+#: ``{range field: (lowest low, highest high)}``; None = unbounded.
+Bounds = dict[str, tuple[float | None, float | None]]
 
 
 def _check_range(key: str, value: tuple[float, float], lo: float | None = None,
@@ -42,19 +47,27 @@ def _check_range(key: str, value: tuple[float, float], lo: float | None = None,
 
 @dataclass
 class OpConfig:
-    """Fields shared by every operation (see the module docstring)."""
+    """Fields shared by every operation (see the module docstring).
+
+    Class attributes (not config keys):
+        name: the op's key in :class:`EOTConfig`, :class:`EOTParams` and error messages.
+        bounds: the ``(low, high)`` range fields that :meth:`validate` checks, with their limits.
+    """
+
+    name: ClassVar[str] = "op"
+    bounds: ClassVar[Bounds] = {}
 
     enabled: bool = True
     p: float = 1.0
     same_on_batch: bool = False
     same_on_image: bool = False
 
-    def _validate_common(self, name: str) -> None:
-        if not 0.0 <= self.p <= 1.0:
-            raise ValueError(f"eot.{name}.p must be in [0, 1], got {self.p}")
-
     def validate(self) -> None:
-        self._validate_common(type(self).__name__)
+        """Raise ``ValueError`` naming the key (``eot.<name>.<field>``) on a bad value."""
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"eot.{self.name}.p must be in [0, 1], got {self.p}")
+        for key, (lo, hi) in self.bounds.items():
+            _check_range(f"eot.{self.name}.{key}", getattr(self, key), lo=lo, hi=hi)
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -62,11 +75,10 @@ class OpConfig:
 class ScaleConfig(OpConfig):
     """Scale jitter: patch side multiplied by a factor drawn from ``factor`` (unitless)."""
 
-    factor: tuple[float, float] = (0.9, 1.1)
+    name = "scale"
+    bounds = {"factor": (1e-3, None)}
 
-    def validate(self) -> None:
-        self._validate_common("scale")
-        _check_range("eot.scale.factor", self.factor, lo=1e-3)
+    factor: tuple[float, float] = (0.9, 1.1)
 
 
 @dataclass
@@ -74,11 +86,10 @@ class RotationConfig(OpConfig):
     """In-plane rotation in degrees (counter-clockwise on screen); +-20 deg as adversarial-yolo
     and T-SEA."""
 
-    degrees: tuple[float, float] = (-20.0, 20.0)
+    name = "rotation"
+    bounds = {"degrees": (None, None)}
 
-    def validate(self) -> None:
-        self._validate_common("rotation")
-        _check_range("eot.rotation.degrees", self.degrees)
+    degrees: tuple[float, float] = (-20.0, 20.0)
 
 
 @dataclass
@@ -91,14 +102,15 @@ class PerspectiveConfig(OpConfig):
         distance: camera distance in patch sides (>= 2); smaller means stronger keystone.
     """
 
+    name = "perspective"
+    bounds = {"yaw": (-75.0, 75.0), "pitch": (-75.0, 75.0)}
+
     yaw: tuple[float, float] = (-30.0, 30.0)
     pitch: tuple[float, float] = (-20.0, 20.0)
     distance: float = 5.0
 
     def validate(self) -> None:
-        self._validate_common("perspective")
-        _check_range("eot.perspective.yaw", self.yaw, lo=-75.0, hi=75.0)
-        _check_range("eot.perspective.pitch", self.pitch, lo=-75.0, hi=75.0)
+        super().validate()
         if not self.distance >= 2.0:
             raise ValueError(f"eot.perspective.distance must be >= 2 patch sides, got {self.distance}")
 
@@ -108,11 +120,10 @@ class TranslationConfig(OpConfig):
     """Translation jitter of the patch centre, as a fraction of the patch width (x) and height
     (y)."""
 
-    fraction: tuple[float, float] = (-0.1, 0.1)
+    name = "translation"
+    bounds = {"fraction": (None, None)}
 
-    def validate(self) -> None:
-        self._validate_common("translation")
-        _check_range("eot.translation.fraction", self.fraction)
+    fraction: tuple[float, float] = (-0.1, 0.1)
 
 
 @dataclass
@@ -125,11 +136,13 @@ class TPSConfig(OpConfig):
             normalised frame where the patch spans [-1, 1] (0.1 = 5 % of the patch side).
     """
 
+    name = "tps"
+
     grid: int = 5
     offset: float = 0.1
 
     def validate(self) -> None:
-        self._validate_common("tps")
+        super().validate()
         if self.grid < 2:
             raise ValueError(f"eot.tps.grid must be >= 2, got {self.grid}")
         if not 0.0 <= self.offset <= 0.5:
@@ -141,11 +154,10 @@ class TPSConfig(OpConfig):
 class BrightnessConfig(OpConfig):
     """Additive brightness, RGB units (adversarial-yolo: +-0.1)."""
 
-    delta: tuple[float, float] = (-0.1, 0.1)
+    name = "brightness"
+    bounds = {"delta": (-1.0, 1.0)}
 
-    def validate(self) -> None:
-        self._validate_common("brightness")
-        _check_range("eot.brightness.delta", self.delta, lo=-1.0, hi=1.0)
+    delta: tuple[float, float] = (-0.1, 0.1)
 
 
 @dataclass
@@ -153,45 +165,41 @@ class ContrastConfig(OpConfig):
     """Multiplicative contrast (gain) as adversarial-yolo and kornia's ``adjust_contrast``:
     ``x * factor`` (0.8-1.2)."""
 
-    factor: tuple[float, float] = (0.8, 1.2)
+    name = "contrast"
+    bounds = {"factor": (0.0, None)}
 
-    def validate(self) -> None:
-        self._validate_common("contrast")
-        _check_range("eot.contrast.factor", self.factor, lo=0.0)
+    factor: tuple[float, float] = (0.8, 1.2)
 
 
 @dataclass
 class SaturationConfig(OpConfig):
     """Saturation factor: 0 = gray (Rec. 601 luma), 1 = unchanged."""
 
-    factor: tuple[float, float] = (0.8, 1.2)
+    name = "saturation"
+    bounds = {"factor": (0.0, None)}
 
-    def validate(self) -> None:
-        self._validate_common("saturation")
-        _check_range("eot.saturation.factor", self.factor, lo=0.0)
+    factor: tuple[float, float] = (0.8, 1.2)
 
 
 @dataclass
 class HueConfig(OpConfig):
     """Hue rotation about the gray axis (YIQ), degrees."""
 
-    degrees: tuple[float, float] = (-5.0, 5.0)
+    name = "hue"
+    bounds = {"degrees": (-180.0, 180.0)}
 
-    def validate(self) -> None:
-        self._validate_common("hue")
-        _check_range("eot.hue.degrees", self.degrees, lo=-180.0, hi=180.0)
+    degrees: tuple[float, float] = (-5.0, 5.0)
 
 
 @dataclass
 class GammaConfig(OpConfig):
     """Camera tone curve ``x ** gamma``; gamma is drawn log-uniformly from ``gamma``."""
 
+    name = "gamma"
+    bounds = {"gamma": (1e-2, None)}
+
     gamma: tuple[float, float] = (0.8, 1.25)
     same_on_image: bool = True
-
-    def validate(self) -> None:
-        self._validate_common("gamma")
-        _check_range("eot.gamma.gamma", self.gamma, lo=1e-2)
 
 
 # ------------------------------------------------------------------------------- camera
@@ -204,24 +212,22 @@ class NoiseConfig(OpConfig):
             pixel shared by the channels (False, the default: three times cheaper to draw).
     """
 
+    name = "noise"
+    bounds = {"std": (0.0, 1.0)}
+
     std: tuple[float, float] = (0.0, 0.03)
     per_channel: bool = False
     same_on_image: bool = True
-
-    def validate(self) -> None:
-        self._validate_common("noise")
-        _check_range("eot.noise.std", self.std, lo=0.0, hi=1.0)
 
 
 @dataclass
 class DefocusConfig(OpConfig):
     """Gaussian defocus blur; standard deviation in screen pixels."""
 
-    sigma: tuple[float, float] = (0.0, 1.0)
+    name = "defocus"
+    bounds = {"sigma": (0.0, 20.0)}
 
-    def validate(self) -> None:
-        self._validate_common("defocus")
-        _check_range("eot.defocus.sigma", self.sigma, lo=0.0, hi=20.0)
+    sigma: tuple[float, float] = (0.0, 1.0)
 
 
 @dataclass
@@ -233,13 +239,11 @@ class MotionConfig(OpConfig):
         angle: streak direction in degrees, measured in the patch's own frame.
     """
 
+    name = "motion"
+    bounds = {"length": (0.0, 50.0), "angle": (None, None)}
+
     length: tuple[float, float] = (0.0, 3.0)
     angle: tuple[float, float] = (0.0, 180.0)
-
-    def validate(self) -> None:
-        self._validate_common("motion")
-        _check_range("eot.motion.length", self.length, lo=0.0, hi=50.0)
-        _check_range("eot.motion.angle", self.angle)
 
 
 @dataclass
@@ -250,19 +254,19 @@ class JPEGConfig(OpConfig):
     ``benchmarks/eot_pipeline.py``).
     """
 
+    name = "jpeg"
+    bounds = {"quality": (1.0, 100.0)}
+
     enabled: bool = False
     quality: tuple[float, float] = (70.0, 95.0)
     same_on_image: bool = True
-
-    def validate(self) -> None:
-        self._validate_common("jpeg")
-        _check_range("eot.jpeg.quality", self.quality, lo=1.0, hi=100.0)
 
 
 # ------------------------------------------------------------------------------ pipeline
 @dataclass
 class EOTConfig:
-    """All EOT operations, in the order the pipeline applies them (see ``pipeline.py``).
+    """All EOT operations, one field per op named after its config's ``name``. The field order is
+    the draw order (:data:`OP_ORDER`); the pipeline applies the ops stage by stage (``pipeline.py``).
 
     Attributes:
         min_working_size: smallest side, in pixels, of the patch-resolution working tensor.
@@ -288,10 +292,8 @@ class EOTConfig:
     max_kernel_size: int = 9
 
     def validate(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, OpConfig):
-                value.validate()
+        for name in OP_ORDER:
+            getattr(self, name).validate()
         if self.min_working_size < 1:
             raise ValueError(f"eot.min_working_size must be >= 1, got {self.min_working_size}")
         if self.max_kernel_size < 1 or self.max_kernel_size % 2 == 0:
@@ -301,8 +303,13 @@ class EOTConfig:
     def all_disabled(cls) -> "EOTConfig":
         """A config with every operation off: the patch is pasted flat on its placement square."""
         cfg = cls()
-        for f in fields(cfg):
-            value = getattr(cfg, f.name)
-            if isinstance(value, OpConfig):
-                value.enabled = False
+        for name in OP_ORDER:
+            getattr(cfg, name).enabled = False
         return cfg
+
+
+#: Op names in the order their parameters are drawn, recorded and listed: the order of the
+#: :class:`OpConfig` fields of :class:`EOTConfig` (each field is named after its config's ``name``).
+OP_ORDER: tuple[str, ...] = tuple(
+    f.name for f in fields(EOTConfig) if isinstance(f.default_factory, type) and issubclass(f.default_factory, OpConfig)
+)

@@ -11,8 +11,11 @@ The homography of instance ``i`` maps ``q`` to image pixels::
 
     H = T(center) @ T(translation) @ R(rotation) @ S(scale) @ D(size / 2) @ P(perspective)
 
-Each operation's ``forward(H, params, sizes)`` right-multiplies its matrix; the math is in the
-``*_matrix`` pure functions. All matrices are ``(N, 3, 3)``.
+Each operation is a :class:`~patchkit.eot.base.GeometricOp` that contributes its matrix
+(``matrix(params, sizes)``); the pipeline multiplies them in: ``"screen"``-frame ops (scale,
+rotation, translation) left of ``D(size / 2)``, ``"plane"``-frame ops (perspective) right of it,
+each acting on points in draw order. The math is in the ``*_matrix`` pure functions. All matrices
+are ``(N, 3, 3)``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import math
 import torch
 from torch import Tensor
 
-from patchkit.eot.base import EOTOp, uniform
+from patchkit.eot.base import GeometricOp, Range, RangeOp, register_op
 from patchkit.eot.config import PerspectiveConfig, RotationConfig, ScaleConfig, TranslationConfig
 
 
@@ -91,90 +94,60 @@ def placement_matrices(centers: Tensor, sizes: Tensor) -> tuple[Tensor, Tensor]:
     return translation_matrix(centers), scale_matrix(0.5 * sizes)
 
 
-class RandomScale(EOTOp):
+@register_op
+class RandomScale(RangeOp, GeometricOp):
     """Scale jitter. Params: ``factor`` ``(N,)``, unitless."""
 
-    name = "scale"
-
-    def __init__(self, cfg: ScaleConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"factor": uniform(*self.cfg.factor, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"factor": torch.ones(n, device=device)}
+    config_class = ScaleConfig
+    ranges = (Range("factor", "factor", 1.0),)
 
     def matrix(self, params: dict[str, Tensor], sizes: Tensor) -> Tensor:
         return scale_matrix(params["factor"].to(sizes.dtype))
 
-    def forward(self, h: Tensor, params: dict[str, Tensor], sizes: Tensor) -> Tensor:
-        return h @ self.matrix(params, sizes)
+    def size_factor(self, params: dict[str, Tensor]) -> Tensor:
+        return params["factor"]
 
 
-class RandomRotation(EOTOp):
+@register_op
+class RandomRotation(RangeOp, GeometricOp):
     """In-plane rotation. Params: ``angle`` ``(N,)`` degrees."""
 
-    name = "rotation"
+    config_class = RotationConfig
+    ranges = (Range("angle", "degrees", 0.0),)
 
-    def __init__(self, cfg: RotationConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"angle": uniform(*self.cfg.degrees, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"angle": torch.zeros(n, device=device)}
-
-    def matrix(self, params, sizes):
+    def matrix(self, params: dict[str, Tensor], sizes: Tensor) -> Tensor:
         return rotation_matrix(params["angle"].to(sizes.dtype))
 
-    def forward(self, h, params, sizes):
-        return h @ self.matrix(params, sizes)
 
-
-class RandomPerspective(EOTOp):
+@register_op
+class RandomPerspective(RangeOp, GeometricOp):
     """Out-of-plane rotation. Params: ``yaw``, ``pitch`` ``(N,)`` degrees and ``distance`` ``(N,)``
-    patch sides."""
+    patch sides (the config's, not random)."""
 
-    name = "perspective"
+    config_class = PerspectiveConfig
+    ranges = (Range("yaw", "yaw", 0.0), Range("pitch", "pitch", 0.0))
+    frame = "plane"
 
-    def __init__(self, cfg: PerspectiveConfig) -> None:
-        super().__init__(cfg)
+    def sample(self, n: int, generator: torch.Generator, device: torch.device | str) -> dict[str, Tensor]:
+        return {**super().sample(n, generator, device), "distance": self._distance(n, device)}
 
-    def sample(self, n, generator, device):
-        yaw = uniform(*self.cfg.yaw, n, generator, device)
-        pitch = uniform(*self.cfg.pitch, n, generator, device)
-        return {"yaw": yaw, "pitch": pitch, "distance": torch.full((n,), float(self.cfg.distance), device=device)}
+    def identity(self, n: int, device: torch.device | str) -> dict[str, Tensor]:
+        return {**super().identity(n, device), "distance": self._distance(n, device)}
 
-    def identity(self, n, device):
-        zero = torch.zeros(n, device=device)
-        return {"yaw": zero, "pitch": zero, "distance": torch.full((n,), float(self.cfg.distance), device=device)}
+    def _distance(self, n: int, device: torch.device | str) -> Tensor:
+        return torch.full((n,), float(self.cfg.distance), device=device)
 
-    def matrix(self, params, sizes):
+    def matrix(self, params: dict[str, Tensor], sizes: Tensor) -> Tensor:
         dt = sizes.dtype
         return perspective_matrix(params["yaw"].to(dt), params["pitch"].to(dt), params["distance"].to(dt))
 
-    def forward(self, h, params, sizes):
-        return h @ self.matrix(params, sizes)
 
-
-class RandomTranslation(EOTOp):
+@register_op
+class RandomTranslation(RangeOp, GeometricOp):
     """Translation jitter. Params: ``offset`` ``(N, 2)`` as fractions of the patch (width, height)."""
 
-    name = "translation"
+    config_class = TranslationConfig
+    ranges = (Range("offset", "fraction", 0.0, width=2),)
 
-    def __init__(self, cfg: TranslationConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"offset": uniform(*self.cfg.fraction, 2 * n, generator, device).view(n, 2)}
-
-    def identity(self, n, device):
-        return {"offset": torch.zeros(n, 2, device=device)}
-
-    def matrix(self, params, sizes):
+    def matrix(self, params: dict[str, Tensor], sizes: Tensor) -> Tensor:
         return translation_matrix(params["offset"].to(sizes.dtype) * sizes)
-
-    def forward(self, h, params, sizes):
-        return h @ self.matrix(params, sizes)

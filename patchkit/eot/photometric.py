@@ -1,10 +1,11 @@
 """Photometric EOT operations on RGB in [0, 1].
 
-Contrast, brightness, saturation and hue are affine colour maps ``y = M x + b``; each returns its
-``(N, 3, 4)`` matrix ``[M | b]`` and the pipeline multiplies them into one matrix per instance, so
-the four cost one batched matrix product (performance.md: kornia's ``ColorJitter`` is about 5x
-slower than plain arithmetic). No clamping happens between them; the pipeline clamps once, as a
-camera saturates once. Gamma (the camera tone curve) is the only non-linear one.
+Contrast, brightness, saturation and hue are affine colour maps ``y = M x + b``
+(:class:`~patchkit.eot.base.ColourOp`); each returns its ``(N, 3, 4)`` matrix ``[M | b]`` and the
+pipeline multiplies them into one matrix per instance, so the four cost one batched matrix product
+(performance.md: kornia's ``ColorJitter`` is about 5x slower than plain arithmetic). No clamping
+happens between them; the pipeline clamps once, as a camera saturates once. Gamma (the camera tone
+curve, a :class:`~patchkit.eot.base.PixelOp` that clamps) is the only non-linear one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from patchkit.eot.base import EOTOp, log_uniform, uniform
+from patchkit.eot.base import ColourOp, PixelOp, Range, RangeOp, register_op
 from patchkit.eot.config import BrightnessConfig, ContrastConfig, GammaConfig, HueConfig, SaturationConfig
 
 #: Rec. 601 luma weights (R, G, B), as kornia's ``rgb_to_grayscale``.
@@ -95,99 +96,57 @@ def adjust_gamma(x: Tensor, gamma: Tensor, eps: float = 1e-4) -> Tensor:
     return torch.exp(torch.log(x.clamp(eps, 1.0)) * g)
 
 
-class _AffineOp(EOTOp):
-    def affine(self, params: dict[str, Tensor]) -> Tensor:  # (N, 3, 4)
-        raise NotImplementedError
-
-    def forward(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
-        return apply_color_affine(x, self.affine(params))
-
-
-class RandomContrast(_AffineOp):
+@register_op
+class RandomContrast(RangeOp, ColourOp):
     """Params: ``factor`` ``(N,)`` gain."""
 
-    name = "contrast"
+    config_class = ContrastConfig
+    ranges = (Range("factor", "factor", 1.0),)
 
-    def __init__(self, cfg: ContrastConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"factor": uniform(*self.cfg.factor, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"factor": torch.ones(n, device=device)}
-
-    def affine(self, params):
+    def affine(self, params: dict[str, Tensor]) -> Tensor:
         return contrast_affine(params["factor"])
 
 
-class RandomBrightness(_AffineOp):
+@register_op
+class RandomBrightness(RangeOp, ColourOp):
     """Params: ``delta`` ``(N,)`` RGB units."""
 
-    name = "brightness"
+    config_class = BrightnessConfig
+    ranges = (Range("delta", "delta", 0.0),)
 
-    def __init__(self, cfg: BrightnessConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"delta": uniform(*self.cfg.delta, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"delta": torch.zeros(n, device=device)}
-
-    def affine(self, params):
+    def affine(self, params: dict[str, Tensor]) -> Tensor:
         return brightness_affine(params["delta"])
 
 
-class RandomSaturation(_AffineOp):
+@register_op
+class RandomSaturation(RangeOp, ColourOp):
     """Params: ``factor`` ``(N,)``."""
 
-    name = "saturation"
+    config_class = SaturationConfig
+    ranges = (Range("factor", "factor", 1.0),)
 
-    def __init__(self, cfg: SaturationConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"factor": uniform(*self.cfg.factor, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"factor": torch.ones(n, device=device)}
-
-    def affine(self, params):
+    def affine(self, params: dict[str, Tensor]) -> Tensor:
         return saturation_affine(params["factor"])
 
 
-class RandomHue(_AffineOp):
+@register_op
+class RandomHue(RangeOp, ColourOp):
     """Params: ``degrees`` ``(N,)``."""
 
-    name = "hue"
+    config_class = HueConfig
+    ranges = (Range("degrees", "degrees", 0.0),)
 
-    def __init__(self, cfg: HueConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"degrees": uniform(*self.cfg.degrees, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"degrees": torch.zeros(n, device=device)}
-
-    def affine(self, params):
+    def affine(self, params: dict[str, Tensor]) -> Tensor:
         return hue_affine(params["degrees"])
 
 
-class RandomGamma(EOTOp):
+@register_op
+class RandomGamma(RangeOp, PixelOp):
     """Params: ``gamma`` ``(N,)`` exponent, drawn log-uniformly."""
 
-    name = "gamma"
-
-    def __init__(self, cfg: GammaConfig) -> None:
-        super().__init__(cfg)
-
-    def sample(self, n, generator, device):
-        return {"gamma": log_uniform(*self.cfg.gamma, n, generator, device)}
-
-    def identity(self, n, device):
-        return {"gamma": torch.ones(n, device=device)}
+    config_class = GammaConfig
+    ranges = (Range("gamma", "gamma", 1.0, log=True),)
+    unit_range = "clamps"
 
     def forward(self, x: Tensor, params: dict[str, Tensor]) -> Tensor:
         return adjust_gamma(x, params["gamma"])

@@ -1,13 +1,17 @@
 """The EOT pipeline: how a printed patch looks when worn and filmed, for all boxes in one call.
 
-Data flow for ``N`` patch instances (all boxes of all images), no loop per box::
+Data flow for ``N`` patch instances (all boxes of all images), no loop per box. The ops are built
+from the registry (:data:`patchkit.eot.base.OPS`) for the enabled fields of :class:`EOTConfig`;
+each stage loops over the enabled ops of one kind (see ``base.py``) in draw order
+(:data:`OP_ORDER`) and names none of them (the defaults in brackets)::
 
     patch (3, P, P) --resample once (antialiased)--> (1, 3, Rh, Rw)   R = largest on-screen side
       --printer colour transform (shared)--> (1, 3, Rh, Rw)
-      --contrast, brightness, saturation, hue: one fused (N, 3, 4) affine--> (N, 3, Rh, Rw)
-      --defocus + motion blur: one kernel per instance--> --noise--> --clamp + gamma--> --JPEG-->
-      --ONE warp per instance: homography (scale, rotation, perspective, translation) then the
-        cloth TPS, evaluated only at the screen pixels the patch covers--> (3, M) + coverage (M,)
+      --ColourOps [contrast, brightness, saturation, hue]: one fused (N, 3, 4) affine--> (N, 3, Rh, Rw)
+      --BlurOps [defocus, motion]: one kernel per instance--> --PixelOps [noise, gamma, JPEG]-->
+      --ONE warp per instance: homography of the GeometricOps [scale, rotation, perspective,
+        translation] then the WarpOps [cloth TPS], evaluated only at the screen pixels the patch
+        covers--> (3, M) + coverage (M,)
       --one put_(accumulate=True) into the images (a copy unless inplace)--> (B, 3, H, W)
 
 Semantics worth knowing:
@@ -16,6 +20,9 @@ Semantics worth knowing:
   tensor), so blur and noise are specified in screen pixels and converted per instance; the blur
   kernel is capped at ``cfg.max_kernel_size`` working pixels. The patch outline keeps its own
   anti-aliased edge (wider under defocus); blur acts on the patch content.
+- The working tensor is clamped to [0, 1] once, as a camera saturates once: before the first
+  PixelOp that requires it (JPEG), else at the end, unless a clamping PixelOp (gamma) came after
+  the last op that may leave the range (the colour affine, noise).
 - Where patches of two boxes overlap, their colours are averaged, weighted by coverage.
 - Pixels outside the image are dropped; boxes partly or fully outside are fine.
 
@@ -35,30 +42,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from patchkit.eot.camera import (RandomDefocus, RandomJPEG, RandomMotion, RandomNoise, apply_blur,
-                                 blur_kernels, blur_radius)
-from patchkit.eot.cloth import RandomTPS, apply_displacement_field, tps_displacement_field
+from patchkit.eot import camera, cloth, geometry, photometric  # noqa: F401  (they register their ops)
+from patchkit.eot.base import KINDS, OPS, BlurOp, ColourOp, EOTOp, GeometricOp, PixelOp, WarpOp
+from patchkit.eot.camera import apply_blur, blur_kernels, blur_radius
+from patchkit.eot.cloth import apply_displacement_field
 from patchkit.eot.composite import (boxes_overlap, composite_pixels, coverage_points, pixels_per_unit,
                                     quad_pixels, sample_atlas)
-from patchkit.eot.config import EOTConfig
-from patchkit.eot.geometry import (RandomPerspective, RandomRotation, RandomScale, RandomTranslation,
-                                   placement_matrices)
+from patchkit.eot.config import OP_ORDER, EOTConfig
+from patchkit.eot.geometry import placement_matrices
 from patchkit.eot.params import EOTParams
-from patchkit.eot.photometric import (RandomBrightness, RandomContrast, RandomGamma, RandomHue,
-                                      RandomSaturation, apply_color_affine, compose_affine)
+from patchkit.eot.photometric import apply_color_affine, compose_affine
 from patchkit.errors import PatchkitError
 
-#: Order in which parameters are drawn and recorded.
-OP_ORDER = ("scale", "rotation", "perspective", "translation", "tps", "contrast", "brightness",
-            "saturation", "hue", "defocus", "motion", "noise", "gamma", "jpeg")
-_OP_CLASSES = {
-    "scale": RandomScale, "rotation": RandomRotation, "perspective": RandomPerspective,
-    "translation": RandomTranslation, "tps": RandomTPS, "contrast": RandomContrast,
-    "brightness": RandomBrightness, "saturation": RandomSaturation, "hue": RandomHue,
-    "defocus": RandomDefocus, "motion": RandomMotion, "noise": RandomNoise, "gamma": RandomGamma,
-    "jpeg": RandomJPEG,
-}
-_AFFINE_OPS = ("contrast", "brightness", "saturation", "hue")  # applied in this order
 # Anti-aliased edge: a linear ramp of width w has a 10-90 % rise of 0.8 w; a Gaussian edge of
 # standard deviation s has 2.56 s. The ramp width under defocus is sqrt(1 + (3.2 s)^2) pixels.
 _RAMP_PER_SIGMA = 3.2
@@ -104,9 +99,13 @@ class EOTPipeline(nn.Module):
         self.cfg = cfg
         self.printer = printer if printer is not None else nn.Identity()
         self._scratch: Tensor | None = None  # per-pixel buffer reused across calls (not state)
+        missing = [name for name in OP_ORDER if name not in OPS]
+        if missing:
+            raise PatchkitError(f"EOTPipeline: no op registered for {missing} (see patchkit.eot.base.register_op)")
         self.ops = nn.ModuleDict(
-            {name: _OP_CLASSES[name](getattr(cfg, name)) for name in OP_ORDER if getattr(cfg, name).enabled}
+            {name: OPS[name](getattr(cfg, name)) for name in OP_ORDER if getattr(cfg, name).enabled}
         )
+        self._kinds = {kind: tuple(name for name, op in self.ops.items() if isinstance(op, kind)) for kind in KINDS}
 
     # ------------------------------------------------------------------------------ sampling
     def sample(self, centers: Tensor, sizes: Tensor, batch_idx: Tensor, image_hw: tuple[int, int],
@@ -210,18 +209,21 @@ class EOTPipeline(nn.Module):
                   image_hw: tuple[int, int], patch_hw: tuple[int, int]) -> dict:
         """Homographies, working size, and the covered pixels with their texture coordinates and
         coverage (no grad)."""
-        ops = self.ops
         c = centers.double()
         s = sizes.double().clamp_min(1e-2)
         t_center, d_half = placement_matrices(c, s)
-        h = t_center
-        for name in ("translation", "rotation", "scale"):
-            if name in ops:
-                h = ops[name](h, params[name], s)
+        geometric = self._of(GeometricOp)
+        h = t_center  # right-multiplied, so the last op of each frame is outermost
+        for op in reversed([op for op in geometric if op.frame == "screen"]):
+            h = h @ op.matrix(params[op.name], s)
         h = h @ d_half
-        if "perspective" in ops:
-            h = ops["perspective"](h, params["perspective"], s)
-        factor = params["scale"]["factor"].double() if "scale" in ops else torch.ones_like(c[:, 0])
+        for op in reversed([op for op in geometric if op.frame == "plane"]):
+            h = h @ op.matrix(params[op.name], s)
+        factor = torch.ones_like(c[:, 0])
+        for op in geometric:
+            f = op.size_factor(params[op.name])
+            if f is not None:
+                factor = factor * f.double()
         screen = s * factor[:, None]  # on-screen (w, h) in pixels, before foreshortening
         ph, pw = patch_hw
         rmin = self.cfg.min_working_size
@@ -229,26 +231,24 @@ class EOTPipeline(nn.Module):
         rh = min(max(_ceil_to(float(screen[:, 1].max()), 8), min(rmin, ph)), ph)
         scale = torch.stack((rw / screen[:, 0], rh / screen[:, 1]), dim=-1)  # working px per screen px
 
-        sigma = params["defocus"]["sigma"].double() if "defocus" in ops else torch.zeros_like(factor)
+        sigma = self._sigma(params, torch.float64)
+        sigma = sigma if sigma is not None else torch.zeros_like(factor)
         ramp = torch.sqrt(1.0 + (_RAMP_PER_SIGMA * sigma) ** 2)  # edge ramp width, screen px
         ppu = pixels_per_unit(h)  # screen px per plane unit at the centre, (N, 2)
-        field = None
+        fields = [op.displacement_field(params[op.name]) for op in self._of(WarpOp)]  # (field, extent)
         max_disp = torch.zeros_like(factor)
-        if "tps" in ops:
-            offsets = params["tps"]["offsets"].float()
-            grid = int(round(offsets.shape[1] ** 0.5))
-            field_ext = math.ceil((1.25 + 1.5 * float(offsets.abs().max())) * 4.0) / 4.0  # few cached values
-            res = 8 * (grid - 1) + 1
-            field = tps_displacement_field(offsets, field_ext, res)  # (N, 2, G, G)
+        for field, extent in fields:
             # largest displacement near the patch (|q| <= 1.3), where covered pixels can be
-            lin = torch.linspace(-field_ext, field_ext, res, device=field.device).abs() <= 1.3
-            max_disp = field[:, :, lin][:, :, :, lin].abs().amax(dim=(1, 2, 3)).double()
+            lin = torch.linspace(-extent, extent, field.shape[-1], device=field.device).abs() <= 1.3
+            max_disp = max_disp + field[:, :, lin][:, :, :, lin].abs().amax(dim=(1, 2, 3)).double()
         # a pixel can be covered only if |t| < 1 + half the ramp, and t = q + disp
         limit = 1.0 + 0.5 * ramp[:, None] / ppu + max_disp[:, None]
         inst, ys, xs, q, bbox = quad_pixels(h, limit, image_hw)
-        t = apply_displacement_field(q, inst, field, field_ext) if field is not None else q
+        t = q
+        for field, extent in fields:
+            t = apply_displacement_field(t, inst, field, extent)
         alpha = coverage_points(t, ppu.float().index_select(0, inst), ramp.float().index_select(0, inst))
-        if field is not None:  # the candidates were conservative: keep the covered ones only
+        if fields:  # the candidates were conservative: keep the covered ones only
             keep = (alpha > 0).nonzero().squeeze(1)
             inst, ys, xs, t, alpha = (v.index_select(0, keep) for v in (inst, ys, xs, t, alpha))
         return {"working_hw": (rh, rw), "scale": scale.float(), "inst": inst, "ys": ys, "xs": xs,
@@ -262,30 +262,27 @@ class EOTPipeline(nn.Module):
 
     def _appearance(self, x: Tensor, params: EOTParams, scale: Tensor, n: int) -> Tensor:
         """Per-instance photometric and camera ops on the working tensor -> ``(N, 3, Rh, Rw)``."""
-        ops = self.ops
         affine = None
-        for name in _AFFINE_OPS:
-            if name in ops:
-                a = ops[name].affine(params[name]).to(x.dtype)
-                affine = a if affine is None else compose_affine(a, affine)
+        for op in self._of(ColourOp):
+            a = op.affine(params[op.name]).to(x.dtype)
+            affine = a if affine is None else compose_affine(a, affine)
+        in_range = affine is None  # the printed patch is in [0, 1]; track it to clamp once
         if affine is not None:
             with record_function("eot.colour"):
                 x = apply_color_affine(x, affine)
-        if "defocus" in ops or "motion" in ops:
+        if self._of(BlurOp):
             with record_function("eot.blur"):
                 x = self._blur(x, params, scale, n)
-        if "noise" in ops:
-            with record_function("eot.noise"):
-                x = ops["noise"](x, params["noise"])
-        if "gamma" in ops:
-            with record_function("eot.gamma"):
-                x = ops["gamma"](x, params["gamma"])
-        elif affine is not None or "noise" in ops:
-            x = x.clamp(0.0, 1.0)
-        if "jpeg" in ops:
-            with record_function("eot.jpeg"):
-                x = ops["jpeg"](x, params["jpeg"])
-        return x
+        for op in self._of(PixelOp):
+            if op.unit_range == "requires" and not in_range:
+                x, in_range = x.clamp(0.0, 1.0), True
+            with record_function(f"eot.{op.name}"):
+                x = op(x, params[op.name])
+            if op.unit_range == "clamps":
+                in_range = True
+            elif op.unit_range == "may_leave":
+                in_range = False
+        return x if in_range else x.clamp(0.0, 1.0)
 
     @staticmethod
     def _unchanged(patch: Tensor, images: Tensor, inplace: bool) -> Tensor:
@@ -305,9 +302,32 @@ class EOTPipeline(nn.Module):
             buf = self._scratch = torch.zeros(need, dtype=images.dtype, device=images.device)
         return buf
 
+    def _of(self, kind: type[EOTOp]) -> list[EOTOp]:
+        """The enabled ops of one kind, in draw order."""
+        return [self.ops[name] for name in self._kinds[kind]]
+
+    def _sigma(self, params: EOTParams, dtype: torch.dtype) -> Tensor | None:
+        """``(N,)`` Gaussian blur of all blur ops (terms add in quadrature), screen px, or None."""
+        sigma = None
+        for op in self._of(BlurOp):
+            s = op.sigma(params[op.name])
+            if s is not None:
+                s = s.to(dtype)
+                sigma = s if sigma is None else torch.hypot(sigma, s)
+        return sigma
+
+    def _streak(self, params: EOTParams, dtype: torch.dtype) -> Tensor | None:
+        """``(N, 2)`` motion streak of the one blur op that gives one, screen px, or None."""
+        streaks = [v for op in self._of(BlurOp) if (v := op.streak(params[op.name], dtype)) is not None]
+        if len(streaks) > 1:
+            raise PatchkitError("EOTPipeline: at most one blur op may give a motion streak")
+        return streaks[0] if streaks else None
+
     def _blur(self, x: Tensor, params: EOTParams, scale: Tensor, n: int) -> Tensor:
-        sigma = RandomDefocus.working_sigma(params["defocus"], scale) if "defocus" in self.ops else None
-        vec = RandomMotion.working_vector(params["motion"], scale) if "motion" in self.ops else None
+        """All blur ops as one kernel per instance (working pixels, at most ``cfg.max_kernel_size``)."""
+        sigma, streak = self._sigma(params, scale.dtype), self._streak(params, scale.dtype)
+        sigma = sigma[:, None] * scale if sigma is not None else None  # working px, (N, 2)
+        vec = streak * scale if streak is not None else None
         size = min(2 * math.ceil(blur_radius(sigma, vec) - 1e-6) + 1, self.cfg.max_kernel_size)
         if size <= 1:
             return x

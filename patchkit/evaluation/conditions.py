@@ -8,7 +8,7 @@ seeded physical draws, so conditions are paired: the only difference is the patc
 * ``gray``: uniform 0.5 gray, the same size.
 * one condition per patch file, named by its stem.
 
-A patch's JSON sidecar (``NAME.json`` beside ``NAME.png``, see docs/interfaces.md "Shipped
+A patch's JSON sidecar (``NAME.json`` beside ``NAME.png``, see ../shared/docs/interfaces.md "Shipped
 patches") gives its placement rule and the detector it was trained on.
 """
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from patchkit.io import atomic_write_json, atomic_write_text
 from patchkit.metrics.ap import PRCurve
+from patchkit.plotting import pyplot as _plt
 
 
 def clean_json(obj):
@@ -88,15 +89,6 @@ def markdown_transfer(t: dict) -> str:
     for name, src, vals in zip(t["rows"], t["trained_on"], t["values"]):
         lines.append(f"| {name} ({src or '?'}) | " + " | ".join(_f(v) for v in vals) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_pr(path: str | Path, curves: dict[str, PRCurve], title: str) -> None:

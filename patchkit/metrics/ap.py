@@ -1,6 +1,6 @@
 """Box matching and detection metrics: the one module for AP, detection rate and ASR.
 
-Conventions (the literature's, see docs/peers.md section 4):
+Conventions (the literature's, see ../shared/docs/peers.md section 4):
 
 * Boxes are ``xyxy`` in pixels (continuous coordinates, no ``+1``).
 * A detection matches a reference box when their IoU is ``>= iou`` (inclusive).
@@ -29,6 +29,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 import torch
+import torchvision
 from torch import Tensor
 
 from patchkit.detections import Detections
@@ -45,8 +46,10 @@ BoxesLike = Tensor | np.ndarray | Detections
 def box_iou(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> Tensor:
     """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` xyxy boxes -> ``(N, M)`` float tensor in [0, 1].
 
-    Broadcast over both sets (empty inputs give an empty matrix). Degenerate boxes (zero area)
-    have IoU 0 with everything. Computed in the inputs' float dtype (float64 stays float64).
+    :func:`torchvision.ops.box_iou`, broadcast over both sets (empty inputs give an empty
+    matrix), except that degenerate boxes (zero area) have IoU 0 with everything (torchvision
+    gives 0/0 = nan when both are degenerate). Computed in the inputs' float dtype (float64 stays
+    float64; integer boxes become float32).
     """
     a = torch.as_tensor(a)
     b = torch.as_tensor(b)
@@ -55,25 +58,29 @@ def box_iou(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> Tensor:
         dtype = torch.float32
     a = a.to(dtype).reshape(-1, 4)
     b = b.to(dtype).reshape(-1, 4).to(a.device)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(dtype).tiny), torch.zeros_like(inter))
+    iou = torchvision.ops.box_iou(a, b)
+    return torch.where(iou > 0, iou, torch.zeros_like(iou))
 
 
 def box_iou_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Float64 NumPy twin of :func:`box_iou`: ``(N, 4)``, ``(M, 4)`` xyxy -> ``(N, M)``."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    """NumPy wrapper of :func:`box_iou`: ``(N, 4)``, ``(M, 4)`` xyxy -> ``(N, M)`` float64
+    (float32 when both are float32)."""
+    a, b = np.asarray(a), np.asarray(b)
+    dtype = np.result_type(a, b)
+    if not np.issubdtype(dtype, np.floating):
+        dtype = np.float64
+    return box_iou(torch.tensor(a.astype(dtype)), torch.tensor(b.astype(dtype))).numpy()
+
+
+def aligned_box_iou(a: Tensor, b: Tensor, eps: float = 1e-9) -> Tensor:
+    """Elementwise IoU of boxes ``a (..., 4)`` and ``b (..., 4)`` (xyxy, broadcast), differentiable;
+    ``eps`` is added to the union (torchvision has no elementwise IoU)."""
+    lt = torch.maximum(a[..., :2], b[..., :2])
+    rb = torch.minimum(a[..., 2:], b[..., 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area_a = (a[..., 2:] - a[..., :2]).clamp(min=0).prod(-1)
+    area_b = (b[..., 2:] - b[..., :2]).clamp(min=0).prod(-1)
+    return inter / (area_a + area_b - inter + eps)
 
 
 def _as_boxes(x: BoxesLike) -> np.ndarray:

@@ -27,6 +27,7 @@ from patchkit.io import read_image
 from patchkit.printing._threads import single_thread
 from patchkit.printing.chart import ChartLayout
 from patchkit.printing.fit import (
+    LatticeFit,
     delta_e_rgb,
     error_stats,
     fit_lattice_cv,
@@ -227,6 +228,135 @@ def calibrate(
     return profile, report
 
 
+@dataclass
+class _Combined:
+    """The photos' measurements combined per swatch (``P`` photos, ``N`` swatches)."""
+
+    norm: np.ndarray  # (P, N, 3) each photo's normalised colours
+    kept: np.ndarray  # (P, N) usable in each photo
+    used: np.ndarray  # (N,) usable in at least one photo
+    y_all: np.ndarray  # (N, 3) median over the photos in which the swatch is usable (0 where unused)
+
+
+def _combine(measurements: list[ChartMeasurement]) -> _Combined:
+    """Per-swatch median over the photos in which the swatch is usable."""
+    norm = np.stack([m.normalised for m in measurements])  # (P, N, 3)
+    kept = np.stack([m.kept for m in measurements])  # (P, N)
+    used = kept.any(axis=0)
+    masked = np.where(kept[..., None], norm, np.nan)
+    y_all = np.nanmedian(np.where(used[None, :, None], masked, 0.0), axis=0)
+    return _Combined(norm, kept, used, y_all)
+
+
+@dataclass
+class _ModelFit:
+    """The lattice and cubic fits and the model the profile holds."""
+
+    lattice: LatticeFit
+    poly: dict[str, float]  # the cubic's cross-validated errors
+    lut: np.ndarray
+    model: str  # "lattice" or "poly3"
+    choice: str  # why
+
+    @property
+    def cv(self) -> dict[str, float]:
+        """Cross-validated errors of the model the profile holds."""
+        return self.poly if self.model == "poly3" else self.lattice.cv
+
+
+def _fit_models(x: np.ndarray, y: np.ndarray, groups: np.ndarray, lut_size: int, folds: int) -> _ModelFit:
+    """Fit the lattice and the cubic (both cross-validated) and choose the profile's model."""
+    fit = fit_lattice_cv(x, y, size=lut_size, folds=folds, groups=groups)
+    poly = _poly_cv(x, y, groups, folds)
+    lut, model, choice = _choose_model(fit, poly, x, y, lut_size)
+    return _ModelFit(fit, poly, lut, model, choice)
+
+
+def _cross_photo(c: _Combined) -> dict[str, float] | None:
+    """dE2000 between every pair of photos on the swatches both keep; ``None`` for one photo."""
+    if len(c.norm) < 2:
+        return None
+    des = []
+    for a, b in itertools.combinations(range(len(c.norm)), 2):
+        both = c.kept[a] & c.kept[b]
+        des.append(delta_e_rgb(c.norm[a][both], c.norm[b][both]))
+    return error_stats(np.concatenate(des))
+
+
+def _fit_warnings(measurements: list[ChartMeasurement], cv: dict[str, float], replicate: dict[str, float],
+                  cross: dict[str, float] | None) -> list[str]:
+    """The photos' warnings, then high fit error, replicate and cross-photo disagreement."""
+    warnings = [w for m in measurements for w in (f"{m.source}: {x}" for x in m.warnings)]
+    if cv["mean"] > WARN_MEAN or cv["p95"] > WARN_P95:
+        warnings.append(
+            f"cross-validated error is high (mean {cv['mean']:.2f}, p95 {cv['p95']:.2f} dE2000; "
+            f"expected <= {WARN_MEAN} / {WARN_P95}): check focus, glare and even lighting"
+        )
+    if replicate and replicate["mean"] > WARN_MEAN:
+        warnings.append(f"replicate swatches disagree (mean {replicate['mean']:.2f} dE2000): uneven print or light")
+    if cross and cross["mean"] > WARN_MEAN:
+        warnings.append(f"photos disagree (mean {cross['mean']:.2f} dE2000): different light or camera settings?")
+    return warnings
+
+
+def _photo_sources(measurements: list[ChartMeasurement], images: Sequence[tuple[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """Each photo's summary with its hash and size (the profile's ``sources``)."""
+    sources = []
+    for (source, img), m in zip(images, measurements):
+        s = m.summary()
+        s["sha256"] = hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest()
+        s["size"] = [int(img.shape[1]), int(img.shape[0])]
+        sources.append(s)
+    return sources
+
+
+def _fit_stats(fits: _ModelFit, replicate: dict[str, float], cross: dict[str, float] | None, layout: ChartLayout,
+               c: _Combined, folds: int) -> dict[str, Any]:
+    """The profile's ``fit`` record."""
+    kept_cv = fits.cv
+    return {
+        "cv_mean": kept_cv["mean"],
+        "cv_p95": kept_cv["p95"],
+        "cv_max": kept_cv["max"],
+        "cv_rgb_rmse": kept_cv["rgb_rmse"],
+        "lattice_cv_mean": fits.lattice.cv["mean"],
+        "cv_by_lambda": fits.lattice.cv_by_lambda,
+        "folds": folds,
+        "poly3_cv_mean": fits.poly["mean"],
+        "poly3_cv_p95": fits.poly["p95"],
+        "replicate_mean": replicate.get("mean") if replicate else None,
+        "replicate_max": replicate.get("max") if replicate else None,
+        "cross_photo_mean": cross["mean"] if cross else None,
+        "n_swatches": int(layout.n_swatches),
+        "n_used": int(c.used.sum()),
+        "n_photos": len(c.norm),
+    }
+
+
+def _paper_black(measurements: list[ChartMeasurement], layout: ChartLayout, c: _Combined
+                 ) -> tuple[list[float] | None, list[float] | None]:
+    """Median of the usable black swatches: ``(normalised, raw)``, ``None`` without any."""
+    black = np.flatnonzero((layout.swatch_rgb == 0).all(axis=1) & c.used)
+    if not len(black):
+        return None, None
+    raw = np.stack([m.raw for m in measurements])[:, black].reshape(-1, 3)
+    return [float(v) for v in np.median(c.y_all[black], axis=0)], [float(v) for v in np.median(raw, axis=0)]
+
+
+def _measurements_npz(layout: ChartLayout, c: _Combined, measurements: list[ChartMeasurement]) -> dict[str, np.ndarray]:
+    """The arrays saved beside the profile (``profile.npz``)."""
+    return {
+        "digital": layout.digital().astype(np.float32),
+        "captured": c.y_all.astype(np.float32),
+        "used": c.used,
+        "position_mm": layout.swatch_centres().astype(np.float32),
+        "photo_raw": np.stack([m.raw for m in measurements]).astype(np.float32),
+        "photo_normalised": c.norm.astype(np.float32),
+        "photo_mad": np.stack([m.mad for m in measurements]).astype(np.float32),
+        "photo_kept": c.kept,
+    }
+
+
 def _fit(
     measurements: list[ChartMeasurement],
     layout: ChartLayout,
@@ -236,107 +366,45 @@ def _fit(
     notes: dict[str, str] | None,
     images: Sequence[tuple[str, np.ndarray]],
 ) -> tuple[PrinterProfile, CalibrationReport]:
-    norm = np.stack([m.normalised for m in measurements])  # (P, N, 3)
-    kept = np.stack([m.kept for m in measurements])  # (P, N)
-    used = kept.any(axis=0)
-    masked = np.where(kept[..., None], norm, np.nan)
-    y_all = np.nanmedian(np.where(used[None, :, None], masked, 0.0), axis=0)
-    x = layout.digital()[used]
-    y = y_all[used]
-    groups = _groups(layout.swatch_rgb)[used]
-    fit = fit_lattice_cv(x, y, size=lut_size, folds=folds, groups=groups)
-    poly = _poly_cv(x, y, groups, folds)
-    lut, model, choice = _choose_model(fit, poly, x, y, lut_size)
-    kept_cv = poly if model == "poly3" else fit.cv  # the numbers of the model the profile holds
-    replicate = _replicate_consistency(layout, y_all, used)
-
-    cross = None
-    if len(measurements) > 1:
-        des = []
-        for a, b in itertools.combinations(range(len(measurements)), 2):
-            both = kept[a] & kept[b]
-            des.append(delta_e_rgb(norm[a][both], norm[b][both]))
-        cross = error_stats(np.concatenate(des))
-
-    warnings = [w for m in measurements for w in (f"{m.source}: {x}" for x in m.warnings)]
-    if kept_cv["mean"] > WARN_MEAN or kept_cv["p95"] > WARN_P95:
-        warnings.append(
-            f"cross-validated error is high (mean {kept_cv['mean']:.2f}, p95 {kept_cv['p95']:.2f} dE2000; "
-            f"expected <= {WARN_MEAN} / {WARN_P95}): check focus, glare and even lighting"
-        )
-    if replicate and replicate["mean"] > WARN_MEAN:
-        warnings.append(f"replicate swatches disagree (mean {replicate['mean']:.2f} dE2000): uneven print or light")
-    if cross and cross["mean"] > WARN_MEAN:
-        warnings.append(f"photos disagree (mean {cross['mean']:.2f} dE2000): different light or camera settings?")
-
-    black = np.flatnonzero((layout.swatch_rgb == 0).all(axis=1) & used)
-    paper_raw = np.mean([m.paper_white_raw for m in measurements], axis=0)
-    sources = []
-    for (source, img), m in zip(images, measurements):
-        s = m.summary()
-        s["sha256"] = hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest()
-        s["size"] = [int(img.shape[1]), int(img.shape[0])]
-        sources.append(s)
-    fit_stats = {
-        "cv_mean": kept_cv["mean"],
-        "cv_p95": kept_cv["p95"],
-        "cv_max": kept_cv["max"],
-        "cv_rgb_rmse": kept_cv["rgb_rmse"],
-        "lattice_cv_mean": fit.cv["mean"],
-        "cv_by_lambda": fit.cv_by_lambda,
-        "folds": folds,
-        "poly3_cv_mean": poly["mean"],
-        "poly3_cv_p95": poly["p95"],
-        "replicate_mean": replicate.get("mean") if replicate else None,
-        "replicate_max": replicate.get("max") if replicate else None,
-        "cross_photo_mean": cross["mean"] if cross else None,
-        "n_swatches": int(layout.n_swatches),
-        "n_used": int(used.sum()),
-        "n_photos": len(measurements),
-    }
+    """Combine the photos, fit, and assemble the profile and its report."""
+    c = _combine(measurements)
+    x = layout.digital()[c.used]
+    fits = _fit_models(x, c.y_all[c.used], _groups(layout.swatch_rgb)[c.used], lut_size, folds)
+    replicate = _replicate_consistency(layout, c.y_all, c.used)
+    cross = _cross_photo(c)
+    warnings = _fit_warnings(measurements, fits.cv, replicate, cross)
+    paper_black, paper_black_raw = _paper_black(measurements, layout, c)
     meta = {
         "name": name,
         "chart_id": layout.chart_id,
         "chart_fingerprint": layout.fingerprint(),
-        "model": model,
-        "model_choice": choice,
-        "lambda": fit.lam,
+        "model": fits.model,
+        "model_choice": fits.choice,
+        "lambda": fits.lattice.lam,
         "notes": dict(notes or {}),
         "paper_white": [1.0, 1.0, 1.0],
-        "paper_white_raw": [float(v) for v in paper_raw],
-        "paper_black": [float(v) for v in np.median(y_all[black], axis=0)] if len(black) else None,
-        "paper_black_raw": [float(v) for v in np.median(np.stack([m.raw for m in measurements])[:, black].reshape(-1, 3), axis=0)]
-        if len(black)
-        else None,
-        "fit": fit_stats,
+        "paper_white_raw": [float(v) for v in np.mean([m.paper_white_raw for m in measurements], axis=0)],
+        "paper_black": paper_black,
+        "paper_black_raw": paper_black_raw,
+        "fit": _fit_stats(fits, replicate, cross, layout, c, folds),
         "warnings": warnings,
-        "sources": sources,
+        "sources": _photo_sources(measurements, images),
         "patchkit_version": patchkit.__version__,
     }
-    measurements_npz = {
-        "digital": layout.digital().astype(np.float32),
-        "captured": y_all.astype(np.float32),
-        "used": used,
-        "position_mm": layout.swatch_centres().astype(np.float32),
-        "photo_raw": np.stack([m.raw for m in measurements]).astype(np.float32),
-        "photo_normalised": norm.astype(np.float32),
-        "photo_mad": np.stack([m.mad for m in measurements]).astype(np.float32),
-        "photo_kept": kept,
-    }
-    profile = PrinterProfile(lut.astype(np.float32), meta, measurements_npz)
+    profile = PrinterProfile(fits.lut.astype(np.float32), meta, _measurements_npz(layout, c, measurements))
     report = CalibrationReport(
         chart_id=layout.chart_id,
         n_photos=len(measurements),
         n_swatches=int(layout.n_swatches),
-        n_used=int(used.sum()),
-        cv={k: float(v) for k, v in kept_cv.items()},
-        lam=float(fit.lam),
+        n_used=int(c.used.sum()),
+        cv={k: float(v) for k, v in fits.cv.items()},
+        lam=float(fits.lattice.lam),
         lut_size=lut_size,
         replicate=replicate,
         cross_photo=cross,
-        baseline_poly3_cv=poly,
-        model=model,
-        model_choice=choice,
+        baseline_poly3_cv=fits.poly,
+        model=fits.model,
+        model_choice=fits.choice,
         photos=[m.summary() for m in measurements],
         warnings=warnings,
     )

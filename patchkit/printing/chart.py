@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from patchkit.errors import PatchkitError
+from patchkit.markers import DEFAULT_DICTIONARY, marker_bits
 from patchkit.printing.drawing import PAGE_SIZES_MM, Page, rasterize
 
 LAYOUT_VERSION = 1
-MARKER_DICT = "DICT_4X4_50"
+MARKER_DICT = DEFAULT_DICTIONARY
 N_KEYS = 10  # chart keys use marker ids 0..39; ids 40.. are reserved for export markers
 MARKER_MM = 18.0
 CELL_MM = 8.0
@@ -252,15 +252,9 @@ def layout_for_key(key: int = 0, page: str = "a4") -> ChartLayout:
 
 
 # ---------------------------------------------------------------------- drawing
-def aruco_bits(marker_id: int) -> np.ndarray:
-    """``(6, 6)`` bool module grid of a DICT_4X4_50 marker (True = black), border included."""
-    d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, MARKER_DICT))
-    return cv2.aruco.generateImageMarker(d, int(marker_id), 6, borderBits=1) < 128
-
-
 def draw_marker(page: Page, marker_id: int, x: float, y: float, size: float) -> None:
     """Vector ArUco marker of ``size`` mm with its top-left corner at ``(x, y)`` mm."""
-    bits = aruco_bits(marker_id)
+    bits = marker_bits(marker_id, MARKER_DICT)
     m = size / bits.shape[0]
     for r in range(bits.shape[0]):
         c = 0

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from patchkit.errors import PatchkitError
-from patchkit.printing.chart import draw_marker, draw_scale_bar
+from patchkit.printing.chart import MARKER_DICT, draw_marker, draw_scale_bar
 from patchkit.printing.drawing import PAGE_SIZES_MM, Page
 from patchkit.printing.pdf import write_pdf
 from patchkit.printing.profile import PrinterProfile
@@ -145,27 +145,36 @@ def export_patch(
         else {"name": profile.meta.get("name"), "sha256": profile.sha256, "chart_id": profile.meta.get("chart_id")},
         "label": label,
     }
-    if tile:
-        pages = _tiled(image, width_mm, height_mm, page, overlap_mm, label, profile, qa_strip, meta)
-    else:
-        pages = [_single(image, width_mm, height_mm, page, markers, marker_mm, label, profile, qa_strip, meta)]
+    sheet = _Sheet(image, width_mm, height_mm, page, label, profile, qa_strip, meta)
+    pages = _tiled(sheet, overlap_mm) if tile else [_single(sheet, markers, marker_mm)]
     return Export(write_pdf(pages, title=label), image, pages, meta)
 
 
-def _single(
-    image: np.ndarray,
-    w: float,
-    h: float,
-    page_name: str,
-    markers: bool,
-    marker_mm: float | None,
-    label: str,
-    profile: PrinterProfile | None,
-    qa_strip: bool,
-    meta: dict[str, Any],
-) -> Page:
+@dataclass
+class _Sheet:
+    """What every page of one export shares."""
+
+    image: np.ndarray  # (H, W, 3) uint8, the upsampled patch
+    w: float  # printed size, mm
+    h: float
+    page_name: str
+    label: str
+    profile: PrinterProfile | None
+    qa_strip: bool
+    meta: dict[str, Any]  # the layout record, completed page by page
+
+    def scale_bar_and_qa_strip(self, page: Page, x: float, y_bar: float, y_qa: float, bar_mm: float) -> None:
+        """A ``bar_mm`` scale bar at ``(x, y_bar)`` and, when asked for, the QA strip at ``(x, y_qa)``."""
+        draw_scale_bar(page, x, y_bar, bar_mm)
+        if self.qa_strip:
+            self.meta["qa_strip"] = _qa_strip(page, x, y_qa, self.profile)
+
+
+def _single(sheet: _Sheet, markers: bool, marker_mm: float | None) -> Page:
+    """One page: the patch, crop marks, optional markers, label, scale bar and QA strip."""
+    image, w, h, page_name, meta = sheet.image, sheet.w, sheet.h, sheet.page_name, sheet.meta
     pw, ph = PAGE_SIZES_MM[page_name]
-    below = 8.0 + 8.0 + (QA_SWATCH_MM + 4.0 if qa_strip else 0.0)  # label, scale bar, QA strip
+    below = 8.0 + 8.0 + (QA_SWATCH_MM + 4.0 if sheet.qa_strip else 0.0)  # label, scale bar, QA strip
     avail_w, avail_h = pw - 2 * MARGIN_MM, ph - 2 * MARGIN_MM
     s = 0.0
     if markers:
@@ -195,7 +204,7 @@ def _single(
             corners = [[mx, my], [mx + s, my], [mx + s, my + s], [mx, my + s]]
             recs.append({"id": mid, "corners_patch_mm": [[round(cx - x, 4), round(cy - y, 4)] for cx, cy in corners]})
         meta["markers"] = {
-            "dictionary": "DICT_4X4_50",
+            "dictionary": MARKER_DICT,
             "size_mm": s,
             "gap_mm": gap,
             "order": "top-left, top-right, bottom-right, bottom-left",
@@ -203,29 +212,19 @@ def _single(
             "markers": recs,
         }
     ty = y + h + ring + 4.0
-    page.text(MARGIN_MM + 2, ty, label, 2.6)
+    page.text(MARGIN_MM + 2, ty, sheet.label, 2.6)
     hint = "Print at 100% (Actual size), no scaling. Cut along the crop marks"
     page.text(MARGIN_MM + 2, ty + 4.0, hint + ("; keep the markers for video scoring." if markers else "."), 2.6)
     bar = 100.0 if pw - 2 * MARGIN_MM - 20 >= 100 else 50.0
-    draw_scale_bar(page, MARGIN_MM + 2, ty + 7.0, bar)
-    if qa_strip:
-        meta["qa_strip"] = _qa_strip(page, MARGIN_MM + 2, ty + 14.0, profile)
+    sheet.scale_bar_and_qa_strip(page, MARGIN_MM + 2, ty + 7.0, ty + 14.0, bar)
     meta["pages"] = 1
     return page
 
 
-def _tiled(
-    image: np.ndarray,
-    w: float,
-    h: float,
-    page_name: str,
-    overlap: float,
-    label: str,
-    profile: PrinterProfile | None,
-    qa_strip: bool,
-    meta: dict[str, Any],
-) -> list[Page]:
-    pw, ph = PAGE_SIZES_MM[page_name]
+def _tiled(sheet: _Sheet, overlap: float) -> list[Page]:
+    """A stitching guide page, then the patch in overlapping tiles with registration crosses."""
+    image, w, h, label = sheet.image, sheet.w, sheet.h, sheet.label
+    pw, ph = PAGE_SIZES_MM[sheet.page_name]
     ny, nx = image.shape[:2]
     pitch_x, pitch_y = w / nx, h / ny
     border = 12.0  # around each tile: registration crosses and labels
@@ -247,7 +246,7 @@ def _tiled(
 
     xs = cuts(cols, cw, nx, pitch_x)
     ys = cuts(rows, ch, ny, pitch_y)
-    pages = [_guide_page(image, w, h, page_name, xs, ys, pitch_x, pitch_y, label, profile, qa_strip, meta)]
+    pages = [_guide_page(sheet, xs, ys, pitch_x, pitch_y)]
     tiles = []
     for r, (y0, y1) in enumerate(ys):
         for c, (x0, x1) in enumerate(xs):
@@ -280,26 +279,16 @@ def _tiled(
                 }
             )
             pages.append(page)
-    meta["tiles"] = {"rows": rows, "cols": cols, "overlap_mm": overlap, "tiles": tiles}
-    meta["pages"] = len(pages)
+    sheet.meta["tiles"] = {"rows": rows, "cols": cols, "overlap_mm": overlap, "tiles": tiles}
+    sheet.meta["pages"] = len(pages)
     return pages
 
 
-def _guide_page(
-    image: np.ndarray,
-    w: float,
-    h: float,
-    page_name: str,
-    xs: list[tuple[int, int]],
-    ys: list[tuple[int, int]],
-    pitch_x: float,
-    pitch_y: float,
-    label: str,
-    profile: PrinterProfile | None,
-    qa_strip: bool,
-    meta: dict[str, Any],
-) -> Page:
-    pw, ph = PAGE_SIZES_MM[page_name]
+def _guide_page(sheet: _Sheet, xs: list[tuple[int, int]], ys: list[tuple[int, int]], pitch_x: float,
+                pitch_y: float) -> Page:
+    """The tiled print's first page: instructions, a thumbnail with the tile grid, scale bar, QA strip."""
+    image, w, h, label = sheet.image, sheet.w, sheet.h, sheet.label
+    pw, ph = PAGE_SIZES_MM[sheet.page_name]
     page = Page(pw, ph)
     x0, y0 = MARGIN_MM + 4, MARGIN_MM + 10
     page.text(x0, y0, "patchkit tiled print: stitching guide", 4.0)
@@ -322,8 +311,7 @@ def _guide_page(
                 page.line(lx0, ly0, lx1, ly1, 0.3, (255, 0, 255))
             page.text(rx + 1.5, ry + 4.0, f"{j + 1},{i + 1}", 3.0, (255, 0, 255))
     y = ty + th + 8
-    draw_scale_bar(page, x0, y, 100.0 if pw >= 130 else 50.0)
-    if qa_strip:
-        meta["qa_strip"] = _qa_strip(page, x0, y + 8, profile)
-        meta["qa_strip_page"] = 1
+    sheet.scale_bar_and_qa_strip(page, x0, y, y + 8, 100.0 if pw >= 130 else 50.0)
+    if sheet.qa_strip:
+        sheet.meta["qa_strip_page"] = 1
     return page

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from patchkit.errors import PatchkitError
+from patchkit.markers import PHOTO_PARAMS, aruco_detector, detect_raw
 from patchkit.printing.chart import MARKER_DICT, N_KEYS, ChartLayout, layout_for_key
 from patchkit.printing.colour import linear_to_srgb_np, srgb_to_linear_np
 
@@ -35,24 +36,18 @@ _enc = linear_to_srgb_np
 
 def detect_markers(image: np.ndarray) -> dict[int, np.ndarray]:
     """ArUco ``DICT_4X4_50`` markers in an RGB uint8 image: id -> ``(4, 2)`` corners (px,
-    OpenCV order TL, TR, BR, BL, sub-pixel refined). Duplicated ids are dropped."""
+    OpenCV order TL, TR, BR, BL, sub-pixel refined; detector :data:`patchkit.markers.PHOTO_PARAMS`).
+    Duplicated ids are dropped."""
     gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-    params = cv2.aruco.DetectorParameters()
-    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
-    params.cornerRefinementWinSize = 5
-    # finer bit sampling: blurred, foreshortened markers in 1 MP photos decode reliably
-    params.perspectiveRemovePixelPerCell = 8
-    params.perspectiveRemoveIgnoredMarginPerCell = 0.2
-    detector = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, MARKER_DICT)), params)
-    corners, ids, _ = detector.detectMarkers(gray)
-    if ids is None:
+    ids, corners = detect_raw(aruco_detector(MARKER_DICT, PHOTO_PARAMS), gray)
+    if len(ids) == 0:
         return {}
-    ids = ids.ravel().tolist()
+    ids = ids.tolist()
     lin = _dec(gray.astype(np.float64) / 255.0).astype(np.float32)
     out = {}
     for mid, c in zip(ids, corners):
         if ids.count(mid) == 1:
-            out[int(mid)] = refine_marker_corners(lin, c.reshape(4, 2).astype(np.float64))
+            out[int(mid)] = refine_marker_corners(lin, c)
     return out
 
 
@@ -325,26 +320,67 @@ def measure_chart(
     found = detect_markers(image)
     layout = identify_chart(found, layout, source)
     H, rms, n_markers = chart_homography(found, layout, source, check=False)
-    size = layout.frame_mm
-    raster = rectify(image, H, size)
+    raster = rectify(image, H, layout.frame_mm)
     warnings: list[str] = []
+    white = _paper_white(raster, layout, H, image.shape, source, warnings)
+    centres = layout.swatch_centres()
+    raw, mad = _square_stats(raster, centres, layout.swatch_mm * INNER, PX_PER_MM)
+    outside = ~_in_photo(centres, layout.swatch_mm / 2.0, H, image.shape)
+    _check_overexposure(raw, outside, white, source)
+    check_reprojection(rms, source)  # after the exposure checks: clipping also shifts marker edges
+    normalised, gap_dev, inlier, clip_channels = _flat_field(raw, centres, white, layout.frame_mm, warnings)
+    kept, reasons = _quality_flags(layout, white, gap_dev, raw, mad, outside, clip_channels, glare_tol)
+    _check_usable(kept, reasons, inlier, source, warnings)
+    _check_follows_layout(layout, normalised, kept, source)
+    return ChartMeasurement(
+        layout=layout,
+        source=source,
+        raw=raw,
+        mad=mad,
+        normalised=normalised,
+        kept=kept,
+        reasons=reasons,
+        paper_white_raw=white.median_raw,
+        homography=H,
+        reprojection_px=rms,
+        n_markers=n_markers,
+        marker_corners={m: found[m] for m in found if m in layout.markers},
+        warnings=warnings,
+    )
 
-    # parts of the chart outside the photo (a corner cut off) hold no data
-    h_img, w_img = image.shape[:2]
 
-    def in_frame(points_mm: np.ndarray, margin_mm: float) -> np.ndarray:
-        corners = points_mm[:, None, :] + margin_mm * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
-        px = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), H).reshape(-1, 4, 2)
-        return ((px[..., 0] >= 1) & (px[..., 0] <= w_img - 2) & (px[..., 1] >= 1) & (px[..., 1] <= h_img - 2)).all(axis=1)
+def _in_photo(points_mm: np.ndarray, margin_mm: float, H: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``(N,)`` bool: the square of half-side ``margin_mm`` around each chart point (mm) lies inside
+    the photo of ``shape`` (parts of the chart outside the photo, a corner cut off, hold no data)."""
+    h_img, w_img = shape[:2]
+    corners = points_mm[:, None, :] + margin_mm * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
+    px = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), H).reshape(-1, 4, 2)
+    return ((px[..., 0] >= 1) & (px[..., 0] <= w_img - 2) & (px[..., 1] >= 1) & (px[..., 1] <= h_img - 2)).all(axis=1)
 
-    # paper white at the crossings between cells
+
+@dataclass
+class _PaperWhite:
+    """Paper white sampled at the ``M`` crossings between the chart's cells."""
+
+    gaps: np.ndarray  # (M, 2) chart mm
+    ok: np.ndarray  # (M,) bool: inside the photo
+    raw: np.ndarray  # (M, 3) medians, encoded
+    clip: np.ndarray  # (M, 3) bool: at the clip level
+    clipped_share: np.ndarray  # (3,) per channel, share of the in-photo gaps clipped
+    clipped: float  # share of the in-photo gaps with any channel clipped
+    median_raw: np.ndarray  # (3,) median paper white, encoded
+
+
+def _paper_white(raster: np.ndarray, layout: ChartLayout, H: np.ndarray, shape: tuple[int, ...], source: str,
+                 warnings: list[str]) -> _PaperWhite:
+    """Sample paper white at the crossings; raise when the chart is mostly out of the photo or
+    underexposed, warn when it is slightly overexposed or dark."""
     gaps = layout.gap_points_mm()
-    gap_ok = in_frame(gaps, GAP_SAMPLE_MM)
+    gap_ok = _in_photo(gaps, GAP_SAMPLE_MM, H, shape)
     if gap_ok.mean() < 0.5:
         raise PatchkitError(f"only {gap_ok.mean():.0%} of the chart is inside the photo; frame the whole chart", source)
     white_raw, _ = _square_stats(raster, gaps, GAP_SAMPLE_MM, PX_PER_MM)
     white_clip = white_raw >= CLIP_LEVEL  # (M, 3)
-    clipped_share = white_clip[gap_ok].mean(axis=0)  # per channel
     clipped_white = white_clip[gap_ok].any(axis=1).mean()
     paper_raw = np.median(white_raw[gap_ok], axis=0)
     if 0.02 < clipped_white <= CLIPPED_WHITE_MAX:
@@ -356,51 +392,69 @@ def measure_chart(
         )
     if paper_raw.max() < 0.35:
         warnings.append(f"dark photo: paper white is {paper_raw.max() * 255:.0f}/255 (noise will limit accuracy)")
-    centres = layout.swatch_centres()
-    raw, mad = _square_stats(raster, centres, layout.swatch_mm * INNER, PX_PER_MM)
-    outside = ~in_frame(centres, layout.swatch_mm / 2.0)
-    swatch_clip = (raw[~outside] >= CLIP_LEVEL).any(axis=1).mean()
-    if clipped_white > CLIPPED_WHITE_MAX and swatch_clip > SWATCHES_AT_CLIP_MAX:
-        raise PatchkitError(f"overexposed: {swatch_clip:.0%} of the swatches and {clipped_white:.0%} of the white gaps "
-                            "are clipped at 255; retake the photo with lower exposure", source)
-    check_reprojection(rms, source)  # after the exposure checks: clipping also shifts marker edges
+    return _PaperWhite(gaps, gap_ok, white_raw, white_clip, white_clip[gap_ok].mean(axis=0), clipped_white, paper_raw)
 
-    white_lin = _dec(white_raw)
+
+def _check_overexposure(raw: np.ndarray, outside: np.ndarray, white: _PaperWhite, source: str) -> None:
+    """Raise when both the paper white and too many swatches are clipped at 255."""
+    swatch_clip = (raw[~outside] >= CLIP_LEVEL).any(axis=1).mean()
+    if white.clipped > CLIPPED_WHITE_MAX and swatch_clip > SWATCHES_AT_CLIP_MAX:
+        raise PatchkitError(f"overexposed: {swatch_clip:.0%} of the swatches and {white.clipped:.0%} of the white gaps "
+                            "are clipped at 255; retake the photo with lower exposure", source)
+
+
+def _flat_field(raw: np.ndarray, centres: np.ndarray, white: _PaperWhite, size: tuple[float, float],
+                warnings: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Divide the swatches by the light field in linear light (paper white becomes 1).
+
+    Returns ``(normalised (N, 3) encoded, paper-white deviation from the field at the gaps (M, 3),
+    inlier gaps (M,), clipped channels (3,))``."""
+    white_lin = _dec(white.raw)
     clip_channels = np.zeros(3, dtype=bool)
-    if clipped_white <= CLIPPED_WHITE_MAX:  # the usual case: paper white measured everywhere
-        coef, inlier = fit_flat_field(gaps[gap_ok], white_lin[gap_ok], size)
-        field_at_gaps = _poly_design(gaps, size) @ coef
+    if white.clipped <= CLIPPED_WHITE_MAX:  # the usual case: paper white measured everywhere
+        coef, inlier = fit_flat_field(white.gaps[white.ok], white_lin[white.ok], size)
+        field_at_gaps = _poly_design(white.gaps, size) @ coef
         field_at = np.maximum(_poly_design(centres, size) @ coef, 1e-6)
         normalised = _enc(_dec(raw) / field_at)
     else:  # overexposed paper white: model the clipping instead of refusing the photo
         field_at_gaps, field_at, inlier, clip_channels, note = clipped_flat_field(
-            gaps, white_lin, white_clip, gap_ok, centres, size)
+            white.gaps, white_lin, white.clip, white.ok, centres, size)
         normalised = _dec(raw) / field_at
         normalised[:, clip_channels] = np.minimum(normalised[:, clip_channels], 1.0)
         normalised = _enc(normalised)
-        names = ", ".join(f"{'RGB'[c]} {clipped_share[c]:.0%}" for c in range(3) if clipped_share[c] > 0.02)
-        at_clip = (normalised[:, clip_channels] >= 0.999).any(axis=1) if clip_channels.any() else np.zeros(len(raw), bool)
-        chans = "".join("RGB"[c] for c in np.flatnonzero(clip_channels))
-        how = (f"channel{'s' if len(chans) > 1 else ''} {chans} measured relative to the clip level, and the "
-               f"{int(at_clip.sum())} of {len(raw)} swatches that reach it predicted clipped, as the camera records "
-               "them" if chans else "the light field fitted on the unclipped gaps")
-        warnings.append(f"overexposed: paper white is clipped at 255 in {names} of the white gaps; {how}; {note}"
-                        "lower the exposure for a full-range profile")
+        warnings.append(_clipped_white_warning(normalised, white.clipped_share, clip_channels, note))
     gap_dev = white_lin / np.maximum(field_at_gaps, 1e-6) - 1.0
+    return normalised, gap_dev, inlier, clip_channels
 
-    # quality flags
+
+def _clipped_white_warning(normalised: np.ndarray, clipped_share: np.ndarray, clip_channels: np.ndarray,
+                           note: str) -> str:
+    """The warning of a photo whose paper white is clipped (measured by :func:`clipped_flat_field`)."""
+    names = ", ".join(f"{'RGB'[c]} {clipped_share[c]:.0%}" for c in range(3) if clipped_share[c] > 0.02)
+    at_clip = (normalised[:, clip_channels] >= 0.999).any(axis=1) if clip_channels.any() else np.zeros(len(normalised), bool)
+    chans = "".join("RGB"[c] for c in np.flatnonzero(clip_channels))
+    how = (f"channel{'s' if len(chans) > 1 else ''} {chans} measured relative to the clip level, and the "
+           f"{int(at_clip.sum())} of {len(normalised)} swatches that reach it predicted clipped, as the camera records "
+           "them" if chans else "the light field fitted on the unclipped gaps")
+    return (f"overexposed: paper white is clipped at 255 in {names} of the white gaps; {how}; {note}"
+            "lower the exposure for a full-range profile")
+
+
+def _quality_flags(layout: ChartLayout, white: _PaperWhite, gap_dev: np.ndarray, raw: np.ndarray, mad: np.ndarray,
+                   outside: np.ndarray, clip_channels: np.ndarray, glare_tol: float) -> tuple[np.ndarray, dict[str, int]]:
+    """Which swatches are usable: ``(kept (N,), dropped swatches by reason)``."""
     cols, rows = layout.grid_shape
     cell = layout.swatch_cell
     corner_idx = np.stack(
         [cell[:, 1] * (cols + 1) + cell[:, 0] + d for d in (0, 1, cols + 1, cols + 2)], axis=1
     )  # the 4 crossings around each cell, in gap_points_mm order
     # glare or shadow: the paper white around a swatch departs from the smooth light field
-    dev = np.where(gap_ok, gap_dev.mean(axis=1), 0.0)  # signed, mean over channels
-    noise = 1.4826 * float(np.median(np.abs(dev[gap_ok] - np.median(dev[gap_ok]))))
+    dev = np.where(white.ok, gap_dev.mean(axis=1), 0.0)  # signed, mean over channels
+    noise = 1.4826 * float(np.median(np.abs(dev[white.ok] - np.median(dev[white.ok]))))
     local = dev[corner_idx].mean(axis=1)
     glare = np.abs(local) > max(glare_tol, 3.0 * noise)
     if clip_channels.any():  # clipped gaps carry no glare information
-        glare &= ~white_clip[corner_idx].any(axis=(1, 2))
+        glare &= ~white.clip[corner_idx].any(axis=(1, 2))
     glare &= ~outside
     spread = mad.max(axis=1)
     high_spread = spread > max(0.02, 4.0 * float(np.median(spread)))
@@ -418,6 +472,13 @@ def measure_chart(
         "high_spread": int((high_spread & ~glare).sum()),
         "clipped": int((clipped & ~glare & ~high_spread).sum()),
     }
+    return kept, reasons
+
+
+def _check_usable(kept: np.ndarray, reasons: dict[str, int], inlier: np.ndarray, source: str,
+                  warnings: list[str]) -> None:
+    """Raise when fewer than 70 % of the swatches are usable; warn about dropped swatches and
+    paper-white outliers."""
     n = len(kept)
     if kept.sum() < 0.7 * n:
         raise PatchkitError(
@@ -429,7 +490,9 @@ def measure_chart(
     if (~inlier).mean() > 0.1:
         warnings.append(f"{(~inlier).mean():.0%} of the paper-white samples deviate from a smooth light field (glare or shadow)")
 
-    # the measured colours must follow the layout: lightness ranks agree on any real printer
+
+def _check_follows_layout(layout: ChartLayout, normalised: np.ndarray, kept: np.ndarray, source: str) -> None:
+    """Raise unless the measured colours follow the layout: lightness ranks agree on any real printer."""
     digital_y = _dec(layout.digital()) @ np.array([0.2126, 0.7152, 0.0722])
     meas_y = _dec(np.clip(normalised, 0, None)) @ np.array([0.2126, 0.7152, 0.0722])
     rho = _spearman(digital_y[kept], meas_y[kept])
@@ -439,21 +502,6 @@ def measure_chart(
             "another chart, or a chart printed from a different layout file?",
             source,
         )
-    return ChartMeasurement(
-        layout=layout,
-        source=source,
-        raw=raw,
-        mad=mad,
-        normalised=normalised,
-        kept=kept,
-        reasons=reasons,
-        paper_white_raw=paper_raw,
-        homography=H,
-        reprojection_px=rms,
-        n_markers=n_markers,
-        marker_corners={m: found[m] for m in found if m in layout.markers},
-        warnings=warnings,
-    )
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:

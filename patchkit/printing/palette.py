@@ -36,6 +36,14 @@ def legacy_nps_palette() -> torch.Tensor:
     return torch.tensor(_LEGACY_NPS_8BIT, dtype=torch.float32) / 255.0
 
 
+def load_palette(name: str, size: int = 32) -> torch.Tensor:
+    """A palette by name: ``legacy`` -> the literature's 30 colours; else a printer profile path ->
+    its ``size`` derived colours (:func:`palette_from_profile`). ``(K, 3)`` sRGB in [0, 1]."""
+    if name == "legacy":
+        return legacy_nps_palette()
+    return palette_from_profile(PrinterProfile.load(name), size)
+
+
 def palette_from_profile(
     profile: PrinterProfile,
     k: int = 30,

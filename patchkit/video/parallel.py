@@ -24,8 +24,8 @@ from typing import Callable, Sequence
 import torch
 
 from patchkit.errors import PatchkitError
-from patchkit.video.markers import MarkerSpec
-from patchkit.video.runner import SUMMARY_KEYS, RunConfig, finish_run, score_inputs
+from patchkit.markers import MarkerSpec
+from patchkit.video.runner import SUMMARY_KEYS, ScoreRunConfig, finish_run, score_inputs
 from patchkit.video.scoring import ScoreOptions, threshold_key
 from patchkit.video.sinks import read_jsonl
 from patchkit.video.source import open_source
@@ -59,7 +59,7 @@ def _device_for(device: str, k: int) -> str:
 
 def _score_part(k: int, spec: DetectorSpec, threads: int, inputs: list[str], control: list[str],
                 options: ScoreOptions, make_reference: Callable[[str], object], markers: MarkerSpec | None,
-                config: RunConfig) -> dict:
+                config: ScoreRunConfig) -> dict:
     """One worker: score its share into ``config.out_dir``; returns its warnings and failures."""
     torch.set_num_threads(threads)
     detector = replace(spec, device=_device_for(spec.device, k)).build()
@@ -77,14 +77,14 @@ def score_parallel(
     make_reference: Callable[[str], object],
     markers: MarkerSpec | None = None,
     control: Sequence[str] = (),
-    config: RunConfig | None = None,
+    config: ScoreRunConfig | None = None,
     meta: dict | None = None,
     jobs: int = 2,
 ) -> dict:
     """Score ``inputs`` and ``control`` with ``jobs`` worker processes; one merged summary
     (the same dict as :func:`score_inputs`). ``make_reference`` must be picklable (e.g.
     :class:`~patchkit.video.target.ReferenceFactory`). Cameras cannot be split across processes."""
-    cfg = config or RunConfig()
+    cfg = config or ScoreRunConfig()
     if cfg.show:
         raise PatchkitError("--show needs a single process (leave out --jobs)")
     paths = [(str(p), "test") for p in inputs] + [(str(p), "control") for p in control]
@@ -107,7 +107,7 @@ def score_parallel(
     return merge_parts(out, cfg, options, paths, parts, time.perf_counter() - t0, meta)
 
 
-def merge_parts(out: Path, cfg: RunConfig, options: ScoreOptions, paths: list[tuple[str, str]], parts: list[dict],
+def merge_parts(out: Path, cfg: ScoreRunConfig, options: ScoreOptions, paths: list[tuple[str, str]], parts: list[dict],
                 seconds: float, meta: dict | None) -> dict:
     """Merge ``OUT/parts/*`` into ``OUT/frames.jsonl``, the annotated videos and one report."""
     keys = [threshold_key(t) for t in options.all_thresholds()]

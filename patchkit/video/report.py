@@ -8,15 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from patchkit.io import atomic_write_text
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+from patchkit.plotting import pyplot as _plt
 
 
 def plot_timeseries(path: str | Path, series: Sequence[tuple[str, Sequence[dict]]], conf: float) -> None:

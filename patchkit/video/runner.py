@@ -13,16 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from patchkit.errors import PatchkitError
 from patchkit.io import atomic_write_json
-from patchkit.video.markers import MarkerSpec
+from patchkit.markers import MarkerSpec
 from patchkit.video.report import write_report
 from patchkit.video.scoring import ScoreOptions, score_source, threshold_key
 from patchkit.video.sinks import JsonlSink, VideoSink, annotate, read_jsonl
-from patchkit.video.source import open_source
+from patchkit.video.source import Frame, FrameSource, open_source
 from patchkit.video.summary import (
     DEFAULT_ANGLE_BINS_DEG,
     DEFAULT_DISTANCE_BINS_M,
@@ -39,7 +40,7 @@ SUMMARY_KEYS = ("video", "role", "frame", "time", "target", "detected", "pose")
 
 
 @dataclass
-class RunConfig:
+class ScoreRunConfig:
     """Outputs and behaviour of a run (the scoring itself is :class:`ScoreOptions`).
 
     Attributes:
@@ -71,118 +72,150 @@ def score_inputs(
     make_reference: Callable[[str], object],
     markers: MarkerSpec | None = None,
     control: Sequence[str] = (),
-    config: RunConfig | None = None,
+    config: ScoreRunConfig | None = None,
     meta: dict | None = None,
 ) -> dict:
     """Score test inputs and control inputs; write the outputs; return the summary dict
     (the ``--json`` content). ``make_reference(path)`` gives a fresh reference
     (:mod:`patchkit.video.target`) for each input. Raises :class:`PatchkitError` only when no
     input could be scored."""
-    cfg = config or RunConfig()
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    keys = [threshold_key(t) for t in options.all_thresholds()]
-    conf_key = threshold_key(options.conf)
-    jsonl = out / "frames.jsonl"
-    done: dict[tuple[str, str], set[int]] = {}
-    kept: dict[tuple[str, str], list[dict]] = {}
-    if cfg.resume:
-        for r in read_jsonl(jsonl):
-            done.setdefault((r["video"], r["role"]), set()).add(r["frame"])
-            kept.setdefault((r["video"], r["role"]), []).append({k: r.get(k) for k in SUMMARY_KEYS})
-    warnings: list[str] = []
-    failed: list[dict] = []
-    summaries: list[dict] = []
-    per_video: dict[tuple[str, str], list[dict]] = {}
-    first_size: tuple[int, int] | None = None
-    fps_of: dict[str, float] = {}
+    cfg = config or ScoreRunConfig()
+    run = _ScoreRun(cfg, options)
     t0 = time.perf_counter()
-    frames_scored = 0
-    stop = False
-    interrupted = False
-    with JsonlSink(jsonl, append=cfg.resume) as sink:
+    with JsonlSink(run.jsonl, append=cfg.resume) as sink:
         for role, paths in (("test", inputs), ("control", control)):
             for path in paths:
-                if stop:
+                if run.stop:
                     break
-                try:
-                    src = open_source(path)
-                except PatchkitError as exc:
-                    log.warning("%s", exc)
-                    warnings.append(str(exc))
-                    failed.append({"path": str(path), "role": role, "error": str(exc)})
-                    continue
-                size = (src.info.width, src.info.height)
-                if first_size is None:
-                    first_size = size
-                elif role == "control" and size != first_size:
-                    w = (f"{src.info.path}: control resolution {size[0]}x{size[1]} differs from the test "
-                         f"input's {first_size[0]}x{first_size[1]}; detection rates are not directly comparable")
-                    log.warning("%s", w)
-                    warnings.append(w)
-                fps_of[src.info.path] = src.info.fps
-                recs = per_video.setdefault((src.info.path, role), list(kept.get((src.info.path, role), [])))
-                vsink = None
-                if cfg.annotate:
-                    stem = Path(src.info.path).stem or "camera"
-                    photos = src.info.kind == "photos"
-                    vsink = VideoSink(out / (f"{stem}_{role}_annotated" + ("" if photos else ".mp4")), src.info.fps, photos)
-                total = src.info.frame_count or None
-                bar = tqdm(total=total, unit="frame", desc=Path(src.info.path).name[:30], disable=not cfg.progress,
-                           initial=len(done.get((src.info.path, role), ())), dynamic_ncols=True, leave=True)
-
-                def on_frame(record: dict, frame, _v=vsink, _bar=bar) -> None:
-                    nonlocal stop
-                    sink.write(record)
-                    _bar.update(1)
-                    if _v is not None or cfg.show:
-                        img = annotate(frame.image, record, options.conf)
-                        if _v is not None:
-                            _v.write(img, frame.name)
-                        if cfg.show:
-                            import cv2
-
-                            cv2.imshow("patchkit score", img)
-                            if cv2.waitKey(1) & 0xFF == ord("q"):
-                                stop = True
-
-                try:
-                    for rec in score_source(src, detector, options, make_reference(src.info.path), markers, role,
-                                            done.get((src.info.path, role)), on_frame):
-                        recs.append({k: rec.get(k) for k in SUMMARY_KEYS})
-                        frames_scored += 1
-                        if stop:
-                            break
-                except KeyboardInterrupt:
-                    # keep what was scored: summarise it below, then re-raise
-                    interrupted = stop = True
-                    warnings.append(f"{src.info.path}: interrupted after {len(recs)} frames")
-                finally:
-                    bar.close()
-                    src.close()
-                    if vsink is not None:
-                        vsink.close()
-                for w in src.warnings:
-                    warnings.append(w)
-                if not recs:
-                    w = f"{src.info.path}: no frame was scored"
-                    warnings.append(w)
-                    failed.append({"path": str(path), "role": role, "error": w})
-                    continue
-                summaries.append(summarize_video(recs, keys, conf_key, src.info.fps, cfg.bootstrap,
-                                                 cfg.distance_bins, cfg.angle_bins))
+                run.score(path, role, sink, detector, make_reference, markers)
     if cfg.show:
         import cv2
 
         cv2.destroyAllWindows()
-    result = finish_run(out, cfg, options, summaries, per_video, fps_of, warnings, failed, frames_scored,
-                        time.perf_counter() - t0, interrupted, meta)
-    if interrupted:
+    result = finish_run(run.out, cfg, options, run.summaries, run.per_video, run.fps_of, run.warnings, run.failed,
+                        run.frames_scored, time.perf_counter() - t0, run.interrupted, meta)
+    if run.interrupted:
         raise KeyboardInterrupt
     return result
 
 
-def finish_run(out: Path, cfg: RunConfig, options: ScoreOptions, summaries: list[dict],
+class _ScoreRun:
+    """The state of one :func:`score_inputs` run, scored input by input: the frames already in
+    ``frames.jsonl`` (resume), the records and summaries so far, warnings and failures, and whether
+    to stop (``q`` in the live window, or Ctrl-C)."""
+
+    def __init__(self, cfg: ScoreRunConfig, options: ScoreOptions) -> None:
+        self.cfg = cfg
+        self.options = options
+        self.out = Path(cfg.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.keys = [threshold_key(t) for t in options.all_thresholds()]
+        self.conf_key = threshold_key(options.conf)
+        self.jsonl = self.out / "frames.jsonl"
+        self.done: dict[tuple[str, str], set[int]] = {}  # frame indices already scored, by (path, role)
+        self.kept: dict[tuple[str, str], list[dict]] = {}  # their records' SUMMARY_KEYS
+        if cfg.resume:
+            for r in read_jsonl(self.jsonl):
+                self.done.setdefault((r["video"], r["role"]), set()).add(r["frame"])
+                self.kept.setdefault((r["video"], r["role"]), []).append({k: r.get(k) for k in SUMMARY_KEYS})
+        self.warnings: list[str] = []
+        self.failed: list[dict] = []
+        self.summaries: list[dict] = []
+        self.per_video: dict[tuple[str, str], list[dict]] = {}
+        self.first_size: tuple[int, int] | None = None
+        self.fps_of: dict[str, float] = {}
+        self.frames_scored = 0
+        self.stop = False
+        self.interrupted = False
+
+    def score(self, path: str, role: str, sink: JsonlSink, detector: torch.nn.Module,
+              make_reference: Callable[[str], object], markers: MarkerSpec | None) -> None:
+        """Score one input into ``sink`` and summarise it; a bad input becomes a warning and a failure."""
+        try:
+            src = open_source(path)
+        except PatchkitError as exc:
+            log.warning("%s", exc)
+            self._fail(path, role, str(exc))
+            return
+        self._check_resolution(src, role)
+        self.fps_of[src.info.path] = src.info.fps
+        key = (src.info.path, role)
+        recs = self.per_video.setdefault(key, list(self.kept.get(key, [])))
+        vsink = self._video_sink(src, role)
+        bar = tqdm(total=src.info.frame_count or None, unit="frame", desc=Path(src.info.path).name[:30],
+                   disable=not self.cfg.progress, initial=len(self.done.get(key, ())), dynamic_ncols=True, leave=True)
+        try:
+            for rec in score_source(src, detector, self.options, make_reference(src.info.path), markers, role,
+                                    self.done.get(key), self._frame_callback(sink, vsink, bar)):
+                recs.append({k: rec.get(k) for k in SUMMARY_KEYS})
+                self.frames_scored += 1
+                if self.stop:
+                    break
+        except KeyboardInterrupt:
+            # keep what was scored: summarise it below, then re-raise
+            self.interrupted = self.stop = True
+            self.warnings.append(f"{src.info.path}: interrupted after {len(recs)} frames")
+        finally:
+            bar.close()
+            src.close()
+            if vsink is not None:
+                vsink.close()
+        self.warnings.extend(src.warnings)
+        if not recs:
+            self._fail(path, role, f"{src.info.path}: no frame was scored")
+            return
+        self.summaries.append(summarize_video(recs, self.keys, self.conf_key, src.info.fps, self.cfg.bootstrap,
+                                              self.cfg.distance_bins, self.cfg.angle_bins))
+
+    def _fail(self, path: str, role: str, error: str) -> None:
+        self.warnings.append(error)
+        self.failed.append({"path": str(path), "role": role, "error": error})
+
+    def _check_resolution(self, src: FrameSource, role: str) -> None:
+        """Warn when a control input's resolution differs from the first input's."""
+        size = (src.info.width, src.info.height)
+        if self.first_size is None:
+            self.first_size = size
+        elif role == "control" and size != self.first_size:
+            w = (f"{src.info.path}: control resolution {size[0]}x{size[1]} differs from the test "
+                 f"input's {self.first_size[0]}x{self.first_size[1]}; detection rates are not directly comparable")
+            log.warning("%s", w)
+            self.warnings.append(w)
+
+    def _video_sink(self, src: FrameSource, role: str) -> VideoSink | None:
+        """``<stem>_<role>_annotated.mp4`` (photos: a folder), or ``None`` without ``annotate``."""
+        if not self.cfg.annotate:
+            return None
+        stem = Path(src.info.path).stem or "camera"
+        photos = src.info.kind == "photos"
+        return VideoSink(self.out / (f"{stem}_{role}_annotated" + ("" if photos else ".mp4")), src.info.fps, photos)
+
+    def _frame_callback(self, sink: JsonlSink, vsink: VideoSink | None, bar: tqdm) -> Callable[[dict, Frame], None]:
+        """Per scored frame: write its record, advance the bar, annotate it for the video and the window."""
+        cfg, conf = self.cfg, self.options.conf
+
+        def on_frame(record: dict, frame: Frame) -> None:
+            sink.write(record)
+            bar.update(1)
+            if vsink is not None or cfg.show:
+                img = annotate(frame.image, record, conf)
+                if vsink is not None:
+                    vsink.write(img, frame.name)
+                if cfg.show and _show(img):
+                    self.stop = True
+
+        return on_frame
+
+
+def _show(img: np.ndarray) -> bool:
+    """Show an RGB frame in the live window; ``True`` when ``q`` was pressed."""
+    import cv2
+
+    cv2.imshow("patchkit score", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return cv2.waitKey(1) & 0xFF == ord("q")
+
+
+def finish_run(out: Path, cfg: ScoreRunConfig, options: ScoreOptions, summaries: list[dict],
                per_video: dict[tuple[str, str], list[dict]], fps_of: dict[str, float], warnings: list[str],
                failed: list[dict], frames_scored: int, seconds: float, interrupted: bool = False,
                meta: dict | None = None) -> dict:

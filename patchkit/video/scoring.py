@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from patchkit.detections import Detections
-from patchkit.video.markers import CameraModel, MarkerDetector, MarkerSpec, estimate_pose
+from patchkit.markers import MarkerDetector, MarkerSpec, PinholeCamera, estimate_pose
 from patchkit.video.source import Frame, FrameSource
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9)
@@ -227,7 +227,7 @@ def score_source(
 
 
 def _records(batches, mdet, markers, options, reference, path, role, keys, thresholds, on_frame) -> Iterator[dict]:
-    camera: CameraModel | None = None
+    camera: PinholeCamera | None = None
     for batch, dets in batches:
         for fr, d in zip(batch, dets):
             d = d.to("cpu")
@@ -236,8 +236,8 @@ def _records(batches, mdet, markers, options, reference, path, role, keys, thres
             if obs is not None and len(obs) and markers is not None:
                 h, w = fr.image.shape[:2]
                 if camera is None or (camera.cx, camera.cy) != (w / 2.0, h / 2.0):
-                    camera = (CameraModel.from_focal(w, h, options.focal_px) if options.focal_px
-                              else CameraModel.from_hfov(w, h, options.hfov_deg))
+                    camera = (PinholeCamera.from_focal(w, h, options.focal_px) if options.focal_px
+                              else PinholeCamera.from_hfov(w, h, options.hfov_deg))
                 pose = estimate_pose(obs, markers, camera)
             state = reference(d, obs, fr.index)
             boxes = torch.cat([d.xyxy.float(), d.conf.float()[:, None], d.cls.float()[:, None]], 1)

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from patchkit.errors import PatchkitError
+from patchkit.io import VideoWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 raise PatchkitError(f"line {k + 1} is not valid JSON", path)
 
 
-GREEN, RED, YELLOW, WHITE, GRAY = (0, 200, 0), (0, 0, 230), (0, 220, 255), (255, 255, 255), (160, 160, 160)
-ORANGE = (0, 140, 255)
+GREEN, RED, YELLOW, WHITE, GRAY = (0, 200, 0), (230, 0, 0), (255, 220, 0), (255, 255, 255), (160, 160, 160)  # RGB
+ORANGE = (255, 140, 0)
 
 
 def _partial_boxes(boxes: list, target: dict, conf: float, match_iou: float = 0.5) -> list[tuple]:
@@ -85,10 +86,10 @@ def _partial_boxes(boxes: list, target: dict, conf: float, match_iou: float = 0.
 
 
 def annotate(image_rgb: np.ndarray, record: dict[str, Any], conf: float) -> np.ndarray:
-    """A BGR copy of the frame with all boxes (gray below ``conf``), partial boxes on the target
+    """An RGB copy of the frame with all boxes (gray below ``conf``), partial boxes on the target
     (orange: at or above ``conf`` but IoU < 0.5 with it, so not a detection), the target box (red
     detected / green hidden), the marker outlines, the pose and the verdict at ``conf``."""
-    img = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    img = np.ascontiguousarray(image_rgb).copy()
     h = img.shape[0]
     th = max(1, h // 360)
     fs = max(0.4, h / 1200)
@@ -126,38 +127,26 @@ def annotate(image_rgb: np.ndarray, record: dict[str, Any], conf: float) -> np.n
 
 
 class VideoSink:
-    """Annotated output: an MP4 for videos (``mp4v``), or a folder of JPEGs for photos."""
+    """Annotated output (RGB frames): an MP4 for videos (``mp4v``), or a folder of JPEGs for photos."""
 
     def __init__(self, path: str | Path, fps: float, photos: bool = False) -> None:
         self.path = Path(path)
-        self.fps = fps if fps and fps > 0 else 30.0
         self.photos = photos
-        self._writer: cv2.VideoWriter | None = None
-        self._size: tuple[int, int] | None = None
+        self._video = None if photos else VideoWriter(self.path, fps)
         self.count = 0
 
-    def write(self, image_bgr: np.ndarray, name: str | None = None) -> None:
-        if self.photos:
+    def write(self, image_rgb: np.ndarray, name: str | None = None) -> None:
+        if self._video is not None:
+            self._video.write(image_rgb)
+        else:
             self.path.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(self.path / (Path(name or f"{self.count:06d}").stem + ".jpg")), image_bgr)
-            self.count += 1
-            return
-        size = (image_bgr.shape[1], image_bgr.shape[0])
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size)
-            self._size = size
-            if not self._writer.isOpened():
-                raise PatchkitError("cannot open the annotated video for writing (mp4v codec)", self.path)
-        if size != self._size:
-            image_bgr = cv2.resize(image_bgr, self._size)
-        self._writer.write(image_bgr)
+            cv2.imwrite(str(self.path / (Path(name or f"{self.count:06d}").stem + ".jpg")),
+                        cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
         self.count += 1
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        if self._video is not None:
+            self._video.close()
 
     def __enter__(self) -> "VideoSink":
         return self

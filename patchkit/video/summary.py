@@ -13,9 +13,13 @@ vectorised: block sums come from one cumulative sum.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from patchkit.metrics.ap import box_iou_numpy
+from patchkit.video.sinks import read_jsonl
 
 DEFAULT_DISTANCE_BINS_M: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0)
 DEFAULT_ANGLE_BINS_DEG: tuple[float, ...] = (0.0, 15.0, 30.0, 45.0, 60.0, 90.0)
@@ -174,3 +178,19 @@ def pooled(summaries: Sequence[dict], records: Sequence[Sequence[dict]], thresho
 
 def strip_private(summary: dict) -> dict:
     return {k: v for k, v in summary.items() if not k.startswith("_")}
+
+
+def touching_rates(frames_jsonl: str | Path, conf: float) -> dict[str, float]:
+    """A looser reading than the detection rate, per role (``patch``, ``control``...): the
+    fraction of frames with a known target box (``--reference boxes``) where any person box with
+    confidence >= ``conf`` overlaps it at all (IoU > 0), so a patch that only breaks its wearer
+    into smaller boxes does not count as hiding him. Read from the scorer's ``frames.jsonl``."""
+    hits: dict[str, list[bool]] = {}
+    for r in read_jsonl(frames_jsonl):
+        truth = (r.get("target") or {}).get("box")
+        if r.get("role") is None or not truth:
+            continue
+        boxes = np.asarray(r["boxes"], np.float64).reshape(-1, 6)
+        boxes = boxes[boxes[:, 4] >= conf, :4]
+        hits.setdefault(r["role"], []).append(bool((box_iou_numpy(np.asarray([truth], np.float64), boxes) > 0).any()))
+    return {role: round(float(np.mean(v)), 6) for role, v in hits.items()}

@@ -30,7 +30,7 @@ import numpy as np
 from patchkit.detections import Detections
 from patchkit.errors import PatchkitError
 from patchkit.metrics.ap import box_iou_numpy
-from patchkit.video.markers import MarkerObservation
+from patchkit.markers import MarkerObservation
 
 
 @dataclass

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from patchkit.capture import (
-    CameraModel,
+    SimulatedCamera,
     GamutPrinter,
     HalftonePrinter,
     composite_print,
@@ -33,7 +33,7 @@ def test_printers_are_plausible_and_seeded(kind):
     assert np.array_equal(make_printer(kind, 3).reflectance(GREY), refl)
     assert not np.allclose(make_printer(kind, 4).reflectance(GREY), refl)
     # strength makes it harder
-    cam = CameraModel()
+    cam = SimulatedCamera()
     test = np.random.default_rng(0).random((300, 3))
     mild = delta_e_rgb(test, simulated_truth(make_printer(kind, 3, 0.5), cam, test)).mean()
     strong = delta_e_rgb(test, simulated_truth(make_printer(kind, 3, 1.5), cam, test)).mean()
@@ -46,13 +46,13 @@ def test_halftone_respects_the_ink_limit_and_printers_differ():
     cov = p.coverage(rgb)
     gain = 4 * p.dot_gain.max() * 0.25
     assert (cov.sum(axis=1) <= p.ink_limit + 4 * gain + 1e-9).all()
-    a = simulated_truth(p, CameraModel(), rgb)
-    b = simulated_truth(GamutPrinter.from_seed(0), CameraModel(), rgb)
+    a = simulated_truth(p, SimulatedCamera(), rgb)
+    b = simulated_truth(GamutPrinter.from_seed(0), SimulatedCamera(), rgb)
     assert delta_e_rgb(a, b).mean() > 3.0  # two structurally different printers
 
 
 def test_camera_response_and_noise():
-    cam = CameraModel.from_seed(0, jpeg_quality=None, blur_sigma=0.0)
+    cam = SimulatedCamera.from_seed(0, jpeg_quality=None, blur_sigma=0.0)
     ramp = np.linspace(0, 1, 50)[:, None] * np.ones(3)
     resp = cam.respond(ramp)
     assert np.all(np.diff(resp, axis=0) >= 0) and resp.max() <= 1.0
@@ -66,7 +66,7 @@ def test_camera_response_and_noise():
 
 
 def test_truth_is_paper_white_relative():
-    p, cam = make_printer("gamut", 2), CameraModel.from_seed(2)
+    p, cam = make_printer("gamut", 2), SimulatedCamera.from_seed(2)
     t = simulated_truth(p, cam, np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]))
     assert np.allclose(t[0], 1.0) and t[1].max() < 0.4
 
@@ -76,7 +76,7 @@ def test_photographed_sheet_lands_at_its_pose():
     sheet[80:120, 130:170] = 0  # black square centred at (150, 100) px = (75, 50) mm
     rng = np.random.default_rng(3)
     pose = random_sheet_pose((150.0, 100.0), (320, 240), rng, perspective=0.1)
-    cam = CameraModel(exposure=1.0, jpeg_quality=None)
+    cam = SimulatedCamera(exposure=1.0, jpeg_quality=None)
     photo = photograph_sheet(sheet, (150.0, 100.0), make_printer("halftone", 0), cam, pose, (320, 240), seed=0, background=1.0)
     assert photo.shape == (240, 320, 3)
     grey = photo.mean(axis=2)
@@ -110,15 +110,15 @@ def test_composite_print_pastes_the_printed_colour_at_the_pose():
     out = composite_print(frame, patch, pose, printer, degrade=False)
     assert out.shape == frame.shape and out.dtype == np.uint8
     inside = out[int(pose.corners[:, 1].mean()), int(pose.corners[:, 0].mean())].astype(float)
-    cam = CameraModel(exposure=0.9 / 0.88)
+    cam = SimulatedCamera(exposure=0.9 / 0.88)
     expected = cam.respond(printer.reflectance(np.array([[200, 40, 40]]) / 255.0))[0] * 255
     assert np.abs(inside - expected).max() <= 1.0
     assert (out[5, 5] == 90).all() and (out[235, 315] == 90).all()  # outside untouched
     lit = composite_print(frame, patch, pose, printer, illumination=0.5, degrade=False)
     c = (int(pose.corners[:, 1].mean()), int(pose.corners[:, 0].mean()))
     assert srgb_to_linear_np(lit[c] / 255.0).mean() < 0.65 * srgb_to_linear_np(out[c] / 255.0).mean()
-    noisy = composite_print(frame, patch, pose, printer, camera=CameraModel.from_seed(0), seed=1)
-    assert np.array_equal(noisy, composite_print(frame, patch, pose, printer, camera=CameraModel.from_seed(0), seed=1))
+    noisy = composite_print(frame, patch, pose, printer, camera=SimulatedCamera.from_seed(0), seed=1)
+    assert np.array_equal(noisy, composite_print(frame, patch, pose, printer, camera=SimulatedCamera.from_seed(0), seed=1))
     with pytest.raises(ValueError, match="uint8"):
         composite_print(frame.astype(np.float32), patch, pose, printer)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from patchkit.detectors import Detector, DetectorInfo, RawOutput, create_detector, list_detectors, register_detector
+from patchkit.detectors import (
+    Detector,
+    DetectorFamily,
+    DetectorInfo,
+    FileView,
+    RawOutput,
+    create_detector,
+    list_detectors,
+    list_families,
+    register_detector,
+)
 from patchkit.detectors import registry
 from patchkit.detectors._isolation import preserve_process_state
 from patchkit.detectors.ultralytics import UltralyticsDetector, resolve_yaml
@@ -127,6 +138,63 @@ def test_registered_factories_by_name_and_by_checkpoint_family(tmp_path, monkeyp
     assert calls[-1][0] == str(ckpt)
     dets = det.detect(torch.full((3, 40, 40), 0.5))
     assert len(dets) == 1 and dets[0].cls.tolist() == [0]
+
+
+def test_a_family_plug_in_claims_its_own_files(tmp_path, monkeypatch):
+    """A family registered from outside the registry is sniffed (by globals, by loaded object, by
+    YAML) before the catch-all ultralytics family, and is a factory under its own name."""
+    calls = []
+
+    def build(kind):
+        def factory(weights, *, imgsz, letterbox, device, **kwargs):
+            calls.append((kind, weights))
+            return _ConstantDetector(str(weights)).freeze()
+
+        return factory
+
+    def sniff(view: FileView) -> bool:
+        if view.kind == "object":
+            return isinstance(view.content, dict) and "constant_weights" in view.content
+        return view.kind == "yaml" and view.path.name.startswith("constant")
+
+    family = DetectorFamily("constantfam", sniff, build("checkpoint"), build("yaml"), example="c.pt")
+    monkeypatch.setitem(registry._REGISTRY, "constantfam", family)
+    monkeypatch.setitem(registry._FAMILIES, "constantfam", family)
+    assert family in list_families() and list_families()[-1].name == "ultralytics"  # the catch-all is asked last
+    ckpt = tmp_path / "anything.pt"
+    torch.save({"constant_weights": torch.ones(1)}, ckpt)
+    create_detector(ckpt)
+    create_detector(tmp_path / "constant.yaml")  # claimed before any YAML is read
+    create_detector(f"constantfam:{tmp_path / 'other.yaml'}")
+    assert calls == [("checkpoint", ckpt), ("yaml", tmp_path / "constant.yaml"), ("yaml", str(tmp_path / "other.yaml"))]
+    with pytest.raises(PatchkitError, match="'constantfam' needs a model YAML or checkpoint, e.g. c.pt"):
+        create_detector("constantfam")
+
+
+def test_registry_names_no_family_and_detectors_have_no_import_cycles():
+    """registry.py imports no family module (they are discovered at the first create_detector /
+    list_detectors); no module of patchkit.detectors imports, even lazily, one that imports it back."""
+    code = "import sys, patchkit.detectors.registry; print(*(m for m in sys.modules if m.startswith('patchkit.detectors.')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    loaded = {m.rsplit(".", 1)[1] for m in out.stdout.split()}
+    assert "registry" in loaded and not loaded & ({f.name for f in list_families()} | {"toy"})
+    folder = REPO / "patchkit" / "detectors"
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+    graph = {}
+    for m in modules:
+        deps = set()
+        for node in ast.walk(ast.parse((folder / f"{m}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("patchkit.detectors."):
+                deps.add(node.module.split(".")[2])
+        graph[m] = deps & modules
+    for start in modules:  # depth-first search for a path back to start
+        seen, stack = set(), list(graph[start])
+        while stack:
+            m = stack.pop()
+            assert m != start, f"import cycle through patchkit.detectors.{start}"
+            if m not in seen:
+                seen.add(m)
+                stack.extend(graph[m])
 
 
 def test_bad_options_are_one_line_errors():

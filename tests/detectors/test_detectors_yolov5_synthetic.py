@@ -19,7 +19,7 @@ from torch import nn
 
 from patchkit.detectors import create_detector
 from patchkit.detectors._isolation import import_ultralytics_tasks
-from patchkit.detectors._layers import head_inputs
+from patchkit.detectors._ultralytics_build import head_inputs
 from patchkit.detectors.base import DetectorInfo
 from patchkit.detectors.yolov5 import YOLOv5Detector, YOLOv5Head
 from patchkit.errors import PatchkitError
@@ -93,7 +93,7 @@ def _reference_model() -> YOLOv5Detector:
 
 
 def _features(layers, save, x):
-    from patchkit.detectors._layers import run_layers
+    from patchkit.detectors._ultralytics_build import run_layers
 
     return run_layers(layers, frozenset(save) | {17, 20, 23}, x, [17, 20, 23])
 

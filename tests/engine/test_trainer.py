@@ -1,6 +1,7 @@
 """Training loop mechanics on a random-weight YAML detector (no files needed)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,3 +124,14 @@ def test_attack_lowers_real_detector_scores_on_fresh_eot_draws(tmp_path, shared_
     before = held_out_score(trainer.current_patch())
     after = held_out_score(trainer.fit())
     assert before > 0.5 and after < 0.8 * before, (before, after)
+
+
+def test_a_palette_patch_uses_its_own_palette_and_size_not_the_nps_palette(tmp_path):
+    """patch.palette / patch.palette_size drive the palette parameterisation; loss.palette only
+    the NPS term (they used to be mixed up, with 32 colours hard-coded)."""
+    profile = Path(__file__).resolve().parents[2] / "printers" / "sim-gamut" / "profile.json"
+    cfg = tiny_cfg(tmp_path, patch__parameterization="palette", patch__palette=str(profile), patch__palette_size=6,
+                   loss__nps_weight=0.01, loss__palette="legacy")
+    trainer = Trainer(cfg, scene=tiny_scene())
+    assert trainer.patch.palette.shape == (6, 3)
+    assert trainer.objective.nps.palette.shape == (30, 3)  # the legacy palette, for NPS only

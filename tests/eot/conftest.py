@@ -8,9 +8,6 @@ import torch
 from patchkit.eot import EOTConfig, EOTPipeline
 from patchkit.eot.config import OpConfig
 
-OP_NAMES = ("scale", "rotation", "perspective", "translation", "tps", "contrast", "brightness",
-            "saturation", "hue", "defocus", "motion", "noise", "gamma", "jpeg")
-
 
 def _only(*names: str, **overrides) -> EOTConfig:
     """A config with every op off except ``names``; ``overrides`` set fields of those ops

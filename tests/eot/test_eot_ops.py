@@ -1,19 +1,40 @@
 """Every EOT op: it changes the output, gradients reach the patch, draws replay and follow the seed,
-and the batch options (p, same_on_batch, same_on_image) do what they say."""
+and the batch options (p, same_on_batch, same_on_image) do what they say. The per-op tests run over
+the registry (``patchkit.eot.base.OPS``), so a new op is tested without editing them."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from patchkit.eot import EOTConfig, EOTPipeline
+from patchkit.eot import OP_ORDER, EOTConfig, EOTPipeline
+from patchkit.eot.base import KINDS, OPS, RangeOp, register_op
+from patchkit.eot.config import OpConfig
 from patchkit.errors import PatchkitError
 
-OPS = ("scale", "rotation", "perspective", "translation", "tps", "contrast", "brightness",
-       "saturation", "hue", "defocus", "motion", "noise", "gamma", "jpeg")
+NAMES = sorted(OPS)
+ATOL_IDENTITY = 1e-5
 
 
-@pytest.mark.parametrize("name", OPS)
+def test_registry_matches_the_config():
+    cfg = EOTConfig()
+    assert sorted(OP_ORDER) == NAMES
+    for name in OP_ORDER:
+        assert type(getattr(cfg, name)).name == name
+        assert OPS[name].config_class is type(getattr(cfg, name))
+        assert sum(issubclass(OPS[name], kind) for kind in KINDS) == 1
+
+
+def test_an_op_must_have_exactly_one_kind():
+    class NoKind(RangeOp):
+        config_class = OpConfig
+
+    with pytest.raises(TypeError, match="exactly one"):
+        register_op(NoKind)
+    assert "op" not in OPS
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_op_changes_output_and_passes_gradient(name, scene, only, run):
     flat, _ = run(only(), scene)
     patch = scene["patch"].clone().requires_grad_(True)
@@ -27,12 +48,47 @@ def test_op_changes_output_and_passes_gradient(name, scene, only, run):
     assert patch.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("name", NAMES)
 def test_op_replay_is_bit_identical(name, scene, only, run):
     out, params = run(only(name), scene, seed=3)
     again, params2 = run(only(name), scene, params=params)
     assert torch.equal(out, again)
     assert params2.equal(params)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_op_same_on_batch_shares_every_draw(name, scene, only):
+    params = EOTPipeline(only(name, **{name: {"same_on_batch": True}})).sample(
+        scene["centers"], scene["sizes"], scene["batch_idx"], (96, 112), torch.Generator().manual_seed(4))
+    for key, value in params[name].items():
+        assert value.shape[0] == (1 if key in OPS[name].shared_keys else 3), key
+        assert torch.all(value == value[:1]), key
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_op_with_p_zero_draws_its_identity(name, scene, only, run):
+    flat, _ = run(only(), scene)
+    cfg = only(name, **{name: {"p": 0.0}})
+    out, params = run(cfg, scene)
+    identity = OPS[name](getattr(cfg, name)).identity(3, "cpu")
+    for key, value in params[name].items():
+        if key not in OPS[name].shared_keys:
+            assert torch.equal(value, identity[key]), key
+    assert torch.allclose(out, flat, atol=ATOL_IDENTITY), (out - flat).abs().max()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_op_config_ranges_are_checked(name):
+    cfg = getattr(EOTConfig(), name)
+    for key in cfg.bounds:
+        low, high = getattr(cfg, key)
+        setattr(cfg, key, (high + 1.0, low))
+        with pytest.raises(ValueError, match=f"eot.{name}.{key}"):
+            cfg.validate()
+        setattr(cfg, key, (low, high))
+    cfg.p = 1.5
+    with pytest.raises(ValueError, match=f"eot.{name}.p"):
+        cfg.validate()
 
 
 def test_full_pipeline_seed_semantics(scene, run):

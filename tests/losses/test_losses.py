@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from patchkit.detectors.base import RawOutput
-from patchkit.engine.objective import AttackObjective, LossConfig
+from patchkit.engine.objective import AttackObjective
+from patchkit.losses.config import LossConfig
 from patchkit.losses import NonPrintabilityScore, TargetedMisclassification, TargetSuppression, TotalVariation
 
 

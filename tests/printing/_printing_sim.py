@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from patchkit.capture import CameraModel, SheetPose, make_printer, photograph_chart, simulated_truth
+from patchkit.capture import SimulatedCamera, SheetPose, make_printer, photograph_chart, simulated_truth
 from patchkit.printing.chart import ChartLayout, layout_for_key
 from patchkit.printing._threads import single_thread
 from patchkit.printing.calibrate import calibrate
@@ -25,7 +25,7 @@ HARD = dict(strength=1.5, blur=1.5, jpeg=70, perspective=0.12)
 class Scenario:
     layout: ChartLayout
     printer: object
-    camera: CameraModel
+    camera: SimulatedCamera
     photo: np.ndarray
     pose: SheetPose  # page mm -> photo px
 
@@ -42,7 +42,7 @@ def make_scenario(kind: str, hard: bool, seed: int = 1, key: int = 0, glare=None
     layout = layout_for_key(key)
     printer = make_printer(kind, seed, cfg["strength"])
     paper = printer.reflectance(np.ones((1, 3)))[0]
-    camera = CameraModel.from_seed(seed + 10, strength=cfg["strength"], blur_sigma=cfg["blur"], jpeg_quality=cfg["jpeg"], paper=paper)
+    camera = SimulatedCamera.from_seed(seed + 10, strength=cfg["strength"], blur_sigma=cfg["blur"], jpeg_quality=cfg["jpeg"], paper=paper)
     photo, pose = photograph_chart(
         layout, printer, camera, PHOTO_SIZE, seed=seed + 20 + 100 * shot, perspective=cfg["perspective"], glare=glare
     )

@@ -63,11 +63,11 @@ def test_photo_of_another_chart_is_rejected():
 
 
 def test_markers_that_are_not_chart_markers_are_rejected():
-    from patchkit.printing.chart import aruco_bits
+    from patchkit.markers import marker_bits
 
     img = np.full((900, 900, 3), 235, np.uint8)
     for i, mid in enumerate((40, 41, 42, 43)):
-        bits = np.kron(aruco_bits(mid), np.ones((20, 20), bool))
+        bits = np.kron(marker_bits(mid), np.ones((20, 20), bool))
         y, x = 100 + (i // 2) * 500, 100 + (i % 2) * 500
         img[y : y + 120, x : x + 120][bits] = 20
     with pytest.raises(PatchkitError, match="not chart ids"):

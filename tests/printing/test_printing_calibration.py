@@ -112,12 +112,12 @@ def test_a_photo_with_clipped_paper_white_is_fitted_with_the_clipping_modelled(k
 
     from _printing_sim import NOMINAL, PHOTO_SIZE
 
-    from patchkit.capture import CameraModel, make_printer, photograph_chart, simulated_truth
+    from patchkit.capture import SimulatedCamera, make_printer, photograph_chart, simulated_truth
     from patchkit.printing.chart import layout_for_key
 
     printer = make_printer(kind, 1, 1.0)
     paper = printer.reflectance(np.ones((1, 3)))[0]
-    camera = CameraModel.from_seed(11, strength=1.0, blur_sigma=NOMINAL["blur"], jpeg_quality=NOMINAL["jpeg"], paper=paper)
+    camera = SimulatedCamera.from_seed(11, strength=1.0, blur_sigma=NOMINAL["blur"], jpeg_quality=NOMINAL["jpeg"], paper=paper)
     camera = replace(camera, exposure=camera.exposure * 1.6)
     photo, _ = photograph_chart(layout_for_key(0), printer, camera, PHOTO_SIZE, seed=21, perspective=NOMINAL["perspective"])
     assert (np.percentile(photo.reshape(-1, 3), 99, axis=0) == 255).all()  # really clipped

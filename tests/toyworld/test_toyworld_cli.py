@@ -38,7 +38,7 @@ def test_scene_yaml_loads_as_a_patchkit_scene(dataset):
 
 
 def test_ultralytics_accepts_the_dataset_offline(dataset):
-    from patchkit.scenes.toyworld.offline import offline_ultralytics
+    from patchkit.toyworld.offline import offline_ultralytics
 
     with offline_ultralytics():
         from ultralytics.data.utils import check_det_dataset
@@ -48,7 +48,7 @@ def test_ultralytics_accepts_the_dataset_offline(dataset):
 
 
 def test_offline_guard_blocks_downloads(tmp_path):
-    from patchkit.scenes.toyworld.offline import DownloadBlocked, offline_ultralytics
+    from patchkit.toyworld.offline import DownloadBlocked, offline_ultralytics
 
     local = tmp_path / "w.pt"
     local.write_bytes(b"x")

@@ -11,8 +11,8 @@ from patchkit.detectors import create_detector, list_detectors
 from patchkit.detectors.toy import TOY_WEIGHTS
 from patchkit.errors import PatchkitError
 from patchkit.metrics import average_precision
-from patchkit.scenes.toyworld import render_split
-from patchkit.scenes.toyworld.dataset import fingerprint
+from patchkit.toyworld import render_split
+from patchkit.toyworld.dataset import fingerprint
 
 SIDECAR = TOY_WEIGHTS.with_suffix(".json")
 MARGIN = 0.07  # fresh images from another seed, and fewer of them than the reported test split
@@ -104,7 +104,7 @@ def test_export_round_trip(tmp_path):
     """An ultralytics training checkpoint -> patchkit's toy format -> the same network (fp16)."""
     from patchkit.detectors._isolation import import_ultralytics_tasks
     from patchkit.detectors.ultralytics import load_ultralytics_checkpoint
-    from patchkit.scenes.toyworld.detector_training import REPO_MODEL_YAML, export_toy_weights
+    from patchkit.toyworld.detector_training import REPO_MODEL_YAML, export_toy_weights
 
     import yaml
 

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from patchkit.scenes.toyworld import generate_dataset, render_scene, render_walk, split_rng
-from patchkit.scenes.toyworld.config import ToyWorldConfig
+from patchkit.toyworld import generate_dataset, render_scene, render_walk, split_rng
+from patchkit.toyworld.config import ToyWorldConfig
 
 
 def _files(root):

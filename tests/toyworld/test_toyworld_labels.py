@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from patchkit.scenes.labels import read_yolo_labels
-from patchkit.scenes.toyworld import FigureStyle, Pose, generate_dataset, render_figure, render_scene, split_rng
-from patchkit.scenes.toyworld.compose import visible_boxes
-from patchkit.scenes.toyworld.config import ToyWorldConfig
-from patchkit.scenes.toyworld.draw import Sprite, composite
+from patchkit.toyworld import FigureStyle, BodyPose, generate_dataset, render_figure, render_scene, split_rng
+from patchkit.toyworld.compose import visible_boxes
+from patchkit.toyworld.config import ToyWorldConfig
+from patchkit.toyworld.draw import Sprite, composite
 
 BG = np.array([0.5, 0.5, 0.5], np.float32)
 
@@ -18,7 +18,7 @@ def _flat_scene(seed: int, height: float = 150.0, occluder: Sprite | None = None
     rng = np.random.default_rng(seed)
     canvas = np.broadcast_to(BG, (200, 240, 3)).copy()
     ids = np.full(canvas.shape[:2], -1, np.int32)
-    fig = render_figure(FigureStyle.sample(rng), Pose.sample(rng), height, (120.0, 185.0), perspective=0.1, seed=seed)
+    fig = render_figure(FigureStyle.sample(rng), BodyPose.sample(rng), height, (120.0, 185.0), perspective=0.1, seed=seed)
     full = [composite(canvas, fig.sprite, ids, 0)]
     sprites, classes = [fig.sprite], [0]
     if occluder is not None:
@@ -89,7 +89,7 @@ def test_written_labels_round_trip(tmp_path):
 
 
 def test_distractor_classes_when_asked():
-    from patchkit.scenes.toyworld import class_names
+    from patchkit.toyworld import class_names
 
     cfg = ToyWorldConfig(label_distractors=True, distractors=[4, 7], distractor_kinds=["car", "bicycle", "sign", "bag"])
     seen = set()

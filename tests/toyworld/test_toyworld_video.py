@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from patchkit.scenes.toyworld import camera_filter, printed_appearance, render_walk
+from patchkit.capture.film import camera_filter, printed_appearance
+from patchkit.toyworld import render_walk
 
 SIZE = (208, 160)
 

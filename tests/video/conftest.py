@@ -9,8 +9,8 @@ import torch
 
 from patchkit.detections import Detections
 from patchkit.detectors.base import Detector, DetectorInfo
-from patchkit.video.markers import CameraModel
-from patchkit.video.synthetic import board_pose, composite_board, render_board
+from patchkit.markers import PinholeCamera
+from patchkit.capture.board import board_pose, composite_board, render_board
 
 W, H = 960, 540
 HFOV = 70.0
@@ -69,7 +69,7 @@ def render_frame(k: int, conf: float, board_pose_args: dict | None, distractor_c
     """One 960x540 frame: the target person on the left, optional distractor on the right; the
     marker board on the target's torso at ``board_pose_args`` (``distance``, ``yaw``) or none."""
     frame = background(k).copy()
-    cam = CameraModel.from_hfov(W, H, HFOV)
+    cam = PinholeCamera.from_hfov(W, H, HFOV)
     g = int(round(conf * 255))
     frame[60:520, 150:430] = (235, g, 40)  # target "person"
     if distractor_conf is not None:

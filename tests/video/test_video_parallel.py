@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from patchkit.io import atomic_write_json
-from patchkit.scenes.toyworld import render_walk
-from patchkit.video import RunConfig, ScoreOptions, score_inputs
+from patchkit.toyworld import render_walk
+from patchkit.video import ScoreRunConfig, ScoreOptions, score_inputs
 from patchkit.video.parallel import DetectorSpec, score_parallel
 from patchkit.video.summary import BootstrapConfig
-from patchkit.video.synthetic import write_video
+from patchkit.io import write_video
 from patchkit.video.target import ReferenceFactory
 
 
@@ -40,9 +40,9 @@ def test_two_workers_give_the_single_process_report(walks, tmp_path):
     boot = BootstrapConfig(resamples=200, seed=0)
     refs = ReferenceFactory("boxes")
     one = score_inputs(walks[:2], spec.build(), opts, refs, control=walks[2:],
-                       config=RunConfig(out_dir=tmp_path / "one", progress=False, bootstrap=boot))
+                       config=ScoreRunConfig(out_dir=tmp_path / "one", progress=False, bootstrap=boot))
     two = score_parallel(walks[:2], spec, opts, refs, control=walks[2:],
-                         config=RunConfig(out_dir=tmp_path / "two", progress=False, bootstrap=boot), jobs=2)
+                         config=ScoreRunConfig(out_dir=tmp_path / "two", progress=False, bootstrap=boot), jobs=2)
     assert two["jobs"] == 2
     assert _strip(two) == _strip(one)
     lines = (tmp_path / "two" / "frames.jsonl").read_text().splitlines()

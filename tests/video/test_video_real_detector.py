@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from patchkit.video.markers import CameraModel
-from patchkit.video.synthetic import board_pose, composite_board, render_board, write_video
+from patchkit.markers import PinholeCamera
+from patchkit.capture.board import board_pose, composite_board, render_board
+from patchkit.io import write_video
 
 POSES = [(0.9, 0), (0.9, 30), (1.2, 0), (1.2, 35), (1.6, 0), (1.6, 20)]
 
@@ -28,7 +29,7 @@ def test_score_cli_on_pennfudan_person_with_markers(shared_data, tmp_path):
     h, w = img.shape[:2]
     lab = np.loadtxt(shared_data / "pennfudan" / "test" / "labels" / "FudanPed00003.txt").reshape(-1, 5)[0]
     centre = (lab[1] * w, (lab[2] - 0.08) * h)  # on the torso of the labelled pedestrian
-    cam = CameraModel.from_hfov(w, h, 65.0)
+    cam = PinholeCamera.from_hfov(w, h, 65.0)
     rng = np.random.default_rng(0)
     board = render_board(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), patch_mm=(80, 80), marker_mm=35,
                          margin_mm=5, ids=(10, 11, 12, 13), px_per_mm=3.0)

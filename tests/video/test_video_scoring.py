@@ -9,17 +9,18 @@ import pytest
 
 from patchkit.video import (
     BootstrapConfig,
-    CameraModel,
+    PinholeCamera,
     MarkerDetector,
     MarkerReference,
     MarkerSpec,
-    RunConfig,
+    ScoreRunConfig,
     ScoreOptions,
     estimate_pose,
     score_inputs,
 )
 from patchkit.video.sinks import read_jsonl
-from patchkit.video.synthetic import board_pose, composite_board, render_board, write_video
+from patchkit.capture.board import board_pose, composite_board, render_board
+from patchkit.io import write_video
 
 # frame plan: (target conf, board pose or None = patch out of view, distractor conf)
 PLAN = [
@@ -38,7 +39,7 @@ PLAN = [
 @pytest.mark.parametrize("with_layout", [True, False])
 def test_pose_from_markers_recovers_distance(distance, yaw, with_layout):
     board = render_board(marker_mm=50.0, px_per_mm=2.0)
-    cam = CameraModel.from_hfov(1280, 720, 65.0)
+    cam = PinholeCamera.from_hfov(1280, 720, 65.0)
     rng = np.random.default_rng(0)
     frame = np.clip(rng.normal(120, 6, (720, 1280, 3)), 0, 255).astype(np.uint8)
     rot, t = board_pose(cam, (700, 330), distance, yaw)
@@ -94,7 +95,7 @@ def test_score_synthetic_video_verdicts_and_pose(tmp_path, scene, color_detector
     n, truths = _write_plan(video, scene)
     opts = ScoreOptions(conf=0.25, thresholds=(0.1, 0.25, 0.5, 0.75), batch=3, hfov_deg=hfov)
     result = score_inputs([str(video)], color_detector(), opts, lambda _: MarkerReference(), board.spec,
-                          config=RunConfig(out_dir=tmp_path / "out", progress=False,
+                          config=ScoreRunConfig(out_dir=tmp_path / "out", progress=False,
                                            bootstrap=BootstrapConfig(resamples=200)))
     recs = {r["frame"]: r for r in read_jsonl(tmp_path / "out" / "frames.jsonl")}
     assert len(recs) == n == len(PLAN)
@@ -140,7 +141,7 @@ def test_control_asr_and_resolution_warning(tmp_path, scene, color_detector):
     opts = ScoreOptions(conf=0.25, thresholds=(0.25,), batch=4, hfov_deg=hfov)
     result = score_inputs([str(tmp_path / "patch.mp4")], color_detector(), opts, lambda _: MarkerReference(), board.spec,
                           control=[str(tmp_path / "control.mp4"), str(tmp_path / "control_small.mp4")],
-                          config=RunConfig(out_dir=tmp_path / "out", progress=False, annotate=False, plots=False,
+                          config=ScoreRunConfig(out_dir=tmp_path / "out", progress=False, annotate=False, plots=False,
                                            bootstrap=BootstrapConfig(resamples=200)))
     roles = [v["role"] for v in result["videos"]]
     assert roles == ["test", "control", "control"]
@@ -156,7 +157,7 @@ def test_interrupt_keeps_flushed_frames_and_resume_finishes(tmp_path, scene, col
     plan = [(0.6 if k % 2 else 0.05, {"distance": 1.0, "yaw": 0}, None) for k in range(10)]
     _write_plan(video, scene, plan)
     opts = ScoreOptions(conf=0.25, thresholds=(0.25,), batch=2, hfov_deg=hfov)
-    cfg = RunConfig(out_dir=tmp_path / "out", progress=False, annotate=False, plots=False, bootstrap=BootstrapConfig(resamples=50))
+    cfg = ScoreRunConfig(out_dir=tmp_path / "out", progress=False, annotate=False, plots=False, bootstrap=BootstrapConfig(resamples=50))
     with pytest.raises(KeyboardInterrupt):
         score_inputs([str(video)], color_detector(interrupt_after=3), opts, lambda _: MarkerReference(), board.spec, config=cfg)
     lines = (tmp_path / "out" / "frames.jsonl").read_text().splitlines()
@@ -199,7 +200,7 @@ def test_bad_inputs_are_named_and_good_ones_scored(tmp_path, scene, color_detect
     inputs = [str(p) for p in (tmp_path / "empty.mp4", tmp_path / "garbage.mp4", tmp_path / "missing.mp4",
                                good, avi, photos)]
     result = score_inputs(inputs, color_detector(), opts, lambda _: MarkerReference(), board.spec,
-                          config=RunConfig(out_dir=tmp_path / "out", progress=False, plots=False,
+                          config=ScoreRunConfig(out_dir=tmp_path / "out", progress=False, plots=False,
                                            bootstrap=BootstrapConfig(resamples=50)))
     failed = {f["path"].split("/")[-1]: f["error"] for f in result["failed"]}
     assert set(failed) == {"empty.mp4", "garbage.mp4", "missing.mp4"}
@@ -274,7 +275,7 @@ def test_partial_boxes_on_a_hidden_target_are_drawn_and_named():
     boxes = [[20, 10, 60, 50, 0.44, 0], [100, 10, 120, 40, 0.9, 0], [20, 10, 60, 105, 0.1, 0]]
     assert _partial_boxes(boxes, target, 0.25) == [(20.0, 10.0, 60.0, 50.0, 0.44)]  # IoU 0.4, above conf
     img = annotate(np.zeros((120, 160, 3), np.uint8), {"frame": 3, "boxes": boxes, "target": target}, 0.25)
-    assert (img[50, 40] == ORANGE).all()  # the partial box's bottom edge, in orange (BGR)
+    assert (img[50, 40] == ORANGE).all()  # the partial box's bottom edge, in orange (RGB)
     report = markdown_report({"detector": "d", "thresholds": ["0.25"], "videos": [], "target_class": 0,
                               "reference": "markers"}, "0.25")
     assert "Target class `0`" in report and "None" not in report

@@ -8,7 +8,7 @@ import torch
 
 from patchkit.detections import Detections
 from patchkit.errors import PatchkitError
-from patchkit.video.markers import MarkerObservation
+from patchkit.markers import MarkerObservation
 from patchkit.video.target import BoxReference, EveryPersonReference, KnownBoxesReference, MarkerReference, parse_box
 
 

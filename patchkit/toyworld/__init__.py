@@ -10,26 +10,24 @@ and video-scoring tests. Modules, bottom up: ``draw`` (anti-aliased sprites), ``
 (training the toy detector with ultralytics, offline).
 """
 
-from patchkit.scenes.toyworld.compose import ToyImage, render_scene
-from patchkit.scenes.toyworld.config import ToyWorldConfig, class_names
-from patchkit.scenes.toyworld.dataset import DatasetInfo, generate_dataset, render_split, split_rng
-from patchkit.scenes.toyworld.figure import FigureRender, FigureStyle, render_figure
-from patchkit.scenes.toyworld.pose import Pose, Projector, skeleton
-from patchkit.scenes.toyworld.video import WalkSequence, camera_filter, printed_appearance, render_walk
+from patchkit.toyworld.compose import ToyImage, render_scene
+from patchkit.toyworld.config import ToyWorldConfig, class_names
+from patchkit.toyworld.dataset import DatasetInfo, generate_dataset, render_split, split_rng
+from patchkit.toyworld.figure import FigureRender, FigureStyle, render_figure
+from patchkit.toyworld.pose import BodyPose, Projector, skeleton
+from patchkit.toyworld.video import WalkSequence, render_walk
 
 __all__ = [
     "DatasetInfo",
     "FigureRender",
     "FigureStyle",
-    "Pose",
+    "BodyPose",
     "Projector",
     "ToyImage",
     "ToyWorldConfig",
     "WalkSequence",
-    "camera_filter",
     "class_names",
     "generate_dataset",
-    "printed_appearance",
     "render_figure",
     "render_scene",
     "render_split",

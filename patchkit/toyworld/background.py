@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from patchkit.scenes.toyworld.draw import smooth_noise
-from patchkit.scenes.toyworld.textures import random_colour
+from patchkit.toyworld.draw import smooth_noise
+from patchkit.toyworld.textures import random_colour
 
 THEMES = ("street", "street", "plaza", "park", "indoor")
 

@@ -26,8 +26,8 @@ import yaml
 from patchkit.config import to_dict
 from patchkit.io import atomic_write_json, atomic_write_text
 from patchkit.scenes.labels import format_yolo_labels
-from patchkit.scenes.toyworld.compose import ToyImage, render_scene
-from patchkit.scenes.toyworld.config import ToyWorldConfig, class_names
+from patchkit.toyworld.compose import ToyImage, render_scene
+from patchkit.toyworld.config import ToyWorldConfig, class_names
 
 SPLITS = ("train", "val", "test")
 _SPLIT_IDS = {"train": 0, "val": 1, "test": 2}

@@ -1,8 +1,8 @@
 """Articulated pedestrian figures drawn as 2-D sprites.
 
 :func:`render_figure` takes a :class:`FigureStyle` (skin, hair, garments, build) and a
-:class:`~patchkit.scenes.toyworld.pose.Pose`, projects the skeleton
-(:mod:`patchkit.scenes.toyworld.pose`: orthographic with a weak perspective term), sorts the body
+:class:`~patchkit.toyworld.pose.BodyPose`, projects the skeleton
+(:mod:`patchkit.toyworld.pose`: orthographic with a weak perspective term), sorts the body
 parts by depth and paints them (tapered limbs, box torso, ellipse head) with the style's
 materials. A patch image can be worn on the front of the torso; its image-pixel quad is returned.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from patchkit.scenes.toyworld.draw import ShapeMask, Sprite
-from patchkit.scenes.toyworld.pose import Pose, Projector, skeleton
-from patchkit.scenes.toyworld.textures import HAIR_COLOURS, SKIN_TONES, Material, random_colour
+from patchkit.toyworld.draw import ShapeMask, Sprite
+from patchkit.toyworld.pose import BodyPose, Projector, skeleton
+from patchkit.toyworld.textures import HAIR_COLOURS, SKIN_TONES, Material, random_colour
 
 HAIR_STYLES = ("short", "short", "long", "bald", "cap")
 LEGWEAR = ("trousers", "trousers", "trousers", "shorts", "skirt")
@@ -130,7 +130,7 @@ def _cloth_warp(image: np.ndarray, amplitude: float, phase: float) -> np.ndarray
 
 def render_figure(
     style: FigureStyle,
-    pose: Pose,
+    pose: BodyPose,
     height_px: float,
     foot: tuple[float, float],
     perspective: float = 0.0,
@@ -159,13 +159,58 @@ def render_figure(
     """
     J = skeleton(pose, style.build, style.head_scale)
     proj = Projector(pose.yaw, height_px, foot, perspective)
-    sw, hw, d = float(J["sw"]), float(J["hw"]), float(J["depth"])
-    hax, hay = J["head_axes"]
+    parts, leg_depth, arms = _limb_parts(J, proj, style)
+    parts += _body_parts(J, style, pose.yaw)
+    if patch is not None and np.cos(pose.yaw) > 0.05:
+        _add_patch_part(parts, patch_corners(J, patch_size, aspect=patch_aspect), patch_aspect, leg_depth, arms)
+    parts.sort(key=lambda p: p[0])
 
-    parts: list[tuple[float, str, object, str]] = []  # (depth, kind, geometry, material)
+    # sprite extent from all projected points plus the largest radii
+    pts2d = proj(np.concatenate([J[k].reshape(-1, 3) for k in ("hip", "knee", "ankle", "toe", "shoulder", "elbow", "wrist", "neck", "head")]))
+    pad = height_px * 0.12 + 2
+    lo, hi = pts2d.min(0) - pad, pts2d.max(0) + pad
+    sprite = Sprite.empty(lo[0], lo[1], hi[0], hi[1])
+    h, w = sprite.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (xx + sprite.x0 - foot[0]) / height_px
+    v = (foot[1] - (yy + sprite.y0)) / height_px
+    textures = {
+        "shirt": style.shirt.render(u, v, seed),
+        "pants": style.pants.render(u, v, seed + 1),
+    }
+    colours = {"skin": style.skin, "hair": style.hair, "shoes": style.shoes}
+    hax, hay = J["head_axes"]
+    off = np.array([sprite.x0, sprite.y0], np.float64)
+    quad_img = None
+    for _, kind, geom, mat in parts:
+        if kind == "head":
+            _paint_head(sprite, proj(geom) - off, hax * height_px, hay * height_px, pose.yaw, style)
+        elif kind == "patch":
+            quad = proj(geom) - off
+            quad_img = quad + off
+            _paint_patch(sprite, patch, quad, cloth, pose.phase)
+        else:
+            m = _part_mask(kind, geom, proj, off, height_px)
+            if mat in textures:
+                sprite.paint(*m, texture=textures[mat])
+            else:
+                sprite.paint(*m, colour=colours[mat])
+
+    # light: side gradient and a slightly darker lower body
+    shade = 1.0 + light * np.clip(u / 0.25, -1.0, 1.0) - 0.08 * np.clip(0.5 - v, 0.0, 0.5)
+    sprite.shade(shade.astype(np.float32))
+    return FigureRender(sprite, (float(foot[0]), float(foot[1])), float(height_px), quad_img)
+
+
+Part = tuple  # (painter depth, kind: capsule | hull | head | patch, geometry, material)
+
+
+def _limb_parts(J: dict, proj: Projector, style: FigureStyle) -> tuple[list[Part], float, list[int]]:
+    """Legs and arms -> (parts, depth of the nearest leg part, indices of the arm parts)."""
+    parts: list[Part] = []
     skin_legs = style.legwear != "trousers"
     leg_depth = 0.0  # the nearest leg part (painter depth), for a print that hangs over the legs
-    arms: list[int] = []  # indices of the arm parts in ``parts``
+    arms: list[int] = []
     for i in range(2):
         r = 1.0 if style.legwear != "skirt" else 0.8
         parts.append((proj.depth((J["hip"][i] + J["knee"][i]) / 2), "capsule",
@@ -184,82 +229,53 @@ def render_figure(
         hand = wr + (wr - el) / max(np.linalg.norm(wr - el), 1e-6) * 0.025
         parts.append((arm_depth + 2e-4, "capsule", (wr, hand, 0.021, 0.02), "skin"))
         arms.extend(range(arm_start, len(parts)))
+    return parts, leg_depth, arms
 
+
+def _body_parts(J: dict, style: FigureStyle, yaw: float) -> list[Part]:
+    """Torso, pelvis, skirt, neck, hair and head."""
+    sw, hw, d = float(J["sw"]), float(J["hw"]), float(J["depth"])
+    hax, _ = J["head_axes"]
     sh_mid = J["shoulder"].mean(0)
     hip_mid = J["hip"].mean(0)
-    lean_dz = sh_mid[2] - hip_mid[2]
     torso = _box_corners(sw, hip_mid[1] + 0.02, sh_mid[1] + 0.025, d, x_bottom=hw * 1.12)
-    torso[:4, 2] += lean_dz  # the top follows the lean
-    parts.append((0.0, "hull", torso, "shirt"))
-    pelvis = _box_corners(hw * 1.15, hip_mid[1] - 0.06, hip_mid[1] + 0.03, d * 0.95)
-    parts.append((-0.001, "hull", pelvis, "pants"))
+    torso[:4, 2] += sh_mid[2] - hip_mid[2]  # the top follows the lean
+    parts: list[Part] = [(0.0, "hull", torso, "shirt"),
+                         (-0.001, "hull", _box_corners(hw * 1.15, hip_mid[1] - 0.06, hip_mid[1] + 0.03, d * 0.95), "pants")]
     if style.legwear == "skirt":
         skirt = _box_corners(hw * 1.2, hip_mid[1] - 0.25, hip_mid[1] + 0.03, d * 1.3, x_bottom=hw * 1.2 + 0.07)
         parts.append((0.001, "hull", skirt, "pants"))
     neck = J["neck"]
     parts.append((0.0005, "capsule", (neck, neck + [0, 0.045, 0], 0.024, 0.022), "skin"))
-    head_depth = 0.003
     if style.hair_style == "long":
-        back = 1.0 if np.cos(pose.yaw) < 0 else -1.0
+        back = 1.0 if np.cos(yaw) < 0 else -1.0
         parts.append((back * 0.004, "capsule", (J["head"] + [0, 0.01, -0.02], J["head"] + [0, -0.1, -0.03], hax * 1.05, hax * 0.95), "hair"))
-    parts.append((head_depth, "head", J["head"], "skin"))
-    if patch is not None and np.cos(pose.yaw) > 0.05:
-        # A chest print is painted over the torso, under the arms. An apron (taller than wide)
-        # hangs in front of the legs, so it is painted over them (they show below its hem); the
-        # arms stay outside it (its ties pass under them): an arm not swung behind the torso is
-        # painted over the apron.
-        depth = 0.0002
-        if patch_aspect > 1:
-            depth = max(depth, leg_depth + 1e-4)
-            for i in arms:
-                if parts[i][0] > 0:
-                    parts[i] = (parts[i][0] + depth, *parts[i][1:])
-        parts.append((depth, "patch", patch_corners(J, patch_size, aspect=patch_aspect), "patch"))
-    parts.sort(key=lambda p: p[0])
+    parts.append((0.003, "head", J["head"], "skin"))
+    return parts
 
-    # sprite extent from all projected points plus the largest radii
-    pts2d = proj(np.concatenate([J[k].reshape(-1, 3) for k in ("hip", "knee", "ankle", "toe", "shoulder", "elbow", "wrist", "neck", "head")]))
-    pad = height_px * 0.12 + 2
-    lo, hi = pts2d.min(0) - pad, pts2d.max(0) + pad
-    sprite = Sprite.empty(lo[0], lo[1], hi[0], hi[1])
-    h, w = sprite.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    u = (xx + sprite.x0 - foot[0]) / height_px
-    v = (foot[1] - (yy + sprite.y0)) / height_px
-    textures = {
-        "shirt": style.shirt.render(u, v, seed),
-        "pants": style.pants.render(u, v, seed + 1),
-    }
-    colours = {"skin": style.skin, "hair": style.hair, "shoes": style.shoes}
-    off = np.array([sprite.x0, sprite.y0], np.float64)
-    px = height_px
-    quad_img = None
-    for _, kind, geom, mat in parts:
-        if kind == "capsule":
-            p1, p2, r1, r2 = geom
-            q = proj(np.stack([p1, p2])) - off
-            m = ShapeMask.capsule(q[0], q[1], r1 * px, r2 * px)
-        elif kind == "hull":
-            m = ShapeMask.polygon(_hull(proj(geom) - off))
-        elif kind == "head":
-            _paint_head(sprite, proj(geom) - off, hax * px, hay * px, pose.yaw, style)
-            continue
-        elif kind == "patch":
-            quad = proj(geom) - off
-            quad_img = quad + off
-            _paint_patch(sprite, patch, quad, cloth, pose.phase)
-            continue
-        else:  # pragma: no cover
-            raise ValueError(kind)
-        if mat in textures:
-            sprite.paint(*m, texture=textures[mat])
-        else:
-            sprite.paint(*m, colour=colours[mat])
 
-    # light: side gradient and a slightly darker lower body
-    shade = 1.0 + light * np.clip(u / 0.25, -1.0, 1.0) - 0.08 * np.clip(0.5 - v, 0.0, 0.5)
-    sprite.shade(shade.astype(np.float32))
-    return FigureRender(sprite, (float(foot[0]), float(foot[1])), float(height_px), quad_img)
+def _add_patch_part(parts: list[Part], corners: np.ndarray, aspect: float, leg_depth: float, arms: list[int]) -> None:
+    """A chest print is painted over the torso, under the arms. An apron (taller than wide) hangs
+    in front of the legs, so it is painted over them (they show below its hem); the arms stay
+    outside it (its ties pass under them): an arm not swung behind the torso is painted over it."""
+    depth = 0.0002
+    if aspect > 1:
+        depth = max(depth, leg_depth + 1e-4)
+        for i in arms:
+            if parts[i][0] > 0:
+                parts[i] = (parts[i][0] + depth, *parts[i][1:])
+    parts.append((depth, "patch", corners, "patch"))
+
+
+def _part_mask(kind: str, geom, proj: Projector, off: np.ndarray, px: float):
+    """The sprite mask of a capsule or hull part."""
+    if kind == "capsule":
+        p1, p2, r1, r2 = geom
+        q = proj(np.stack([p1, p2])) - off
+        return ShapeMask.capsule(q[0], q[1], r1 * px, r2 * px)
+    if kind == "hull":
+        return ShapeMask.polygon(_hull(proj(geom) - off))
+    raise ValueError(kind)  # pragma: no cover
 
 
 def _paint_head(sprite: Sprite, c: np.ndarray, ax: float, ay: float, yaw: float, style: FigureStyle) -> None:

@@ -1,7 +1,7 @@
 """Pedestrian poses: a 3-D stick skeleton (walk cycle, arm gestures, lean) and its projection.
 
 The body lives in figure units (height 1, ``y`` up from the soles, ``x`` to the figure's side,
-``z`` forward). A :class:`Pose` sets the walk phase, stride, arm angles, lean and the yaw
+``z`` forward). A :class:`BodyPose` sets the walk phase, stride, arm angles, lean and the yaw
 (0 = facing the camera, pi/2 = side view, pi = back view); :func:`skeleton` gives the joints and
 :class:`Projector` maps them to image pixels.
 """
@@ -20,7 +20,7 @@ _UPPER_ARM, _FOREARM = 0.165, 0.15
 
 
 @dataclass
-class Pose:
+class BodyPose:
     """Body pose; angles in radians.
 
     Attributes:
@@ -46,7 +46,7 @@ class Pose:
     stance: float = 0.2
 
     @classmethod
-    def sample(cls, rng: np.random.Generator) -> "Pose":
+    def sample(cls, rng: np.random.Generator) -> "BodyPose":
         """A random everyday pose: walking (most), standing, or gesturing."""
         walking = rng.random() < 0.65
         raise_ = np.zeros(2)
@@ -68,7 +68,7 @@ class Pose:
         )
 
 
-def skeleton(pose: Pose, build: float = 1.0, head_scale: float = 1.0) -> dict[str, np.ndarray]:
+def skeleton(pose: BodyPose, build: float = 1.0, head_scale: float = 1.0) -> dict[str, np.ndarray]:
     """Joint positions in figure units: ``hip, knee, ankle, toe, shoulder, elbow, wrist`` are
     ``(2, 3)`` (left, right), ``neck`` / ``head`` ``(3,)``; plus ``sw, hw, depth`` (torso half
     width at the shoulders and hips, half depth) and ``head_axes``. Soles touch ``y = 0``."""

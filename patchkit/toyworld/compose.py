@@ -1,6 +1,6 @@
 """One toy-world image: background, pedestrians and distractors in depth order, light, camera.
 
-Items stand on the ground plane (:class:`~patchkit.scenes.toyworld.background.Ground`), are
+Items stand on the ground plane (:class:`~patchkit.toyworld.background.Ground`), are
 drawn far to near, and an object-id map records what is visible at each pixel; a pedestrian's
 label is the tight box of its visible pixels (coverage > 0.5), kept when enough of it is visible.
 """
@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from patchkit.scenes.toyworld.background import render_background
-from patchkit.scenes.toyworld.config import DISTRACTOR_CLASSES, OCCLUDER_KINDS, ToyWorldConfig
-from patchkit.scenes.toyworld.draw import Sprite, composite
-from patchkit.scenes.toyworld.figure import FigureStyle, render_figure
-from patchkit.scenes.toyworld.objects import DRAWERS
-from patchkit.scenes.toyworld.photometric import Lighting, ToyCamera
-from patchkit.scenes.toyworld.pose import Pose
+from patchkit.toyworld.background import render_background
+from patchkit.toyworld.config import DISTRACTOR_CLASSES, OCCLUDER_KINDS, ToyWorldConfig
+from patchkit.toyworld.draw import Sprite, composite
+from patchkit.toyworld.figure import FigureStyle, render_figure
+from patchkit.toyworld.objects import DRAWERS
+from patchkit.toyworld.photometric import Lighting, ToyCamera
+from patchkit.toyworld.pose import BodyPose
 
 _MIN_BOX_W, _MIN_BOX_H = 5, 12
 _MAX_OBJECT_REF = 0.6  # distractors stand where a person would be at most this x image height
@@ -67,7 +67,7 @@ def _persons(rng: np.random.Generator, cfg: ToyWorldConfig, ground, W: int, H: i
         if child:
             h *= rng.uniform(0.55, 0.7)
         x = rng.uniform(-0.05, 1.05) * W
-        fig = render_figure(FigureStyle.sample(rng, child), Pose.sample(rng), h, (x, foot_y),
+        fig = render_figure(FigureStyle.sample(rng, child), BodyPose.sample(rng), h, (x, foot_y),
                             perspective=float(rng.uniform(0.0, 0.15)), light=light * rng.uniform(0.5, 1.0),
                             seed=int(rng.integers(1 << 16)))
         items.append(_Item(foot_y, fig.sprite, 0, (x, foot_y, h * 0.16)))
@@ -120,7 +120,7 @@ def visible_boxes(ids: np.ndarray, sprites: list[Sprite], classes: list[int], fu
 
     Args:
         ids: ``(H, W)`` int map, the index of the item visible at each pixel (-1 for none), as
-            written by :func:`~patchkit.scenes.toyworld.draw.composite`.
+            written by :func:`~patchkit.toyworld.draw.composite`.
         sprites: the items' sprites, in id order.
         classes: each item's class id; ``-1`` items are not labelled.
         full: each item's covered pixel count (inside or outside the image).

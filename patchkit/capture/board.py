@@ -2,21 +2,18 @@
 
 :func:`render_board` draws a patch with ArUco markers around it, as a print would look;
 :func:`composite_board` pastes that print into a frame as a pinhole camera at a given pose sees
-it (``cv2.warpPerspective`` of the plane homography ``K [r1 r2 t]``); :func:`write_video` writes
-frames to a file.
+it (``cv2.warpPerspective`` of the plane homography ``K [r1 r2 t]``). Frames are RGB uint8;
+:func:`patchkit.io.write_video` writes them to a file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable
 
 import cv2
 import numpy as np
 
-from patchkit.errors import PatchkitError
-from patchkit.video.markers import CameraModel, MarkerSpec
+from patchkit.markers import DEFAULT_DICTIONARY, MarkerSpec, PinholeCamera, marker_image
 
 
 @dataclass
@@ -40,7 +37,7 @@ def render_board(
     marker_mm: float = 50.0,
     margin_mm: float = 10.0,
     ids: tuple[int, int, int, int] = (0, 1, 2, 3),
-    dictionary: str = "DICT_4X4_50",
+    dictionary: str = DEFAULT_DICTIONARY,
     px_per_mm: float = 2.0,
 ) -> Board:
     """A patch (RGB uint8, resized to ``patch_mm``; gray when ``None``) with one marker outside
@@ -56,13 +53,12 @@ def render_board(
     img[int(round(y0 * px_per_mm)):int(round(y0 * px_per_mm)) + ph_px,
         int(round(x0 * px_per_mm)):int(round(x0 * px_per_mm)) + pw_px] = cv2.resize(
         patch, (pw_px, ph_px), interpolation=cv2.INTER_AREA)
-    d = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary))
     m_px = int(round(marker_mm * px_per_mm))
     tl = [(margin_mm, margin_mm), (W - margin_mm - marker_mm, margin_mm),
           (W - margin_mm - marker_mm, H - margin_mm - marker_mm), (margin_mm, H - margin_mm - marker_mm)]
     layout = {}
     for mid, (x, y) in zip(ids, tl):
-        mk = cv2.aruco.generateImageMarker(d, int(mid), m_px)
+        mk = marker_image(mid, m_px, dictionary)
         xi, yi = int(round(x * px_per_mm)), int(round(y * px_per_mm))
         img[yi:yi + m_px, xi:xi + m_px] = mk[..., None]
         xs, ys = xi / px_per_mm, yi / px_per_mm  # the rounded position actually drawn
@@ -80,7 +76,7 @@ def rotation(yaw_deg: float = 0.0, pitch_deg: float = 0.0, roll_deg: float = 0.0
     return ry @ rx @ rz
 
 
-def board_pose(camera: CameraModel, centre_px: tuple[float, float], distance_m: float,
+def board_pose(camera: PinholeCamera, centre_px: tuple[float, float], distance_m: float,
                yaw_deg: float = 0.0, pitch_deg: float = 0.0, roll_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Rotation and translation (mm) placing the print's centre on the ray through ``centre_px``
     at ``distance_m`` metres from the camera."""
@@ -89,7 +85,7 @@ def board_pose(camera: CameraModel, centre_px: tuple[float, float], distance_m: 
     return rotation(yaw_deg, pitch_deg, roll_deg), t
 
 
-def board_homography(board: Board, camera: CameraModel, rot: np.ndarray, t: np.ndarray) -> np.ndarray:
+def board_homography(board: Board, camera: PinholeCamera, rot: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``(3, 3)`` homography from board pixels to frame pixels (print centred at ``t``)."""
     w_mm, h_mm = board.size_mm
     s = 1.0 / board.px_per_mm
@@ -98,7 +94,7 @@ def board_homography(board: Board, camera: CameraModel, rot: np.ndarray, t: np.n
     return camera.matrix @ plane @ to_mm
 
 
-def composite_board(frame: np.ndarray, board: Board, camera: CameraModel, rot: np.ndarray,
+def composite_board(frame: np.ndarray, board: Board, camera: PinholeCamera, rot: np.ndarray,
                     t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Paste the print into an RGB frame as seen at pose ``(rot, t)``.
 
@@ -113,23 +109,3 @@ def composite_board(frame: np.ndarray, board: Board, camera: CameraModel, rot: n
     bh, bw = board.image.shape[:2]
     corners = cv2.perspectiveTransform(np.array([[[0, 0], [bw, 0], [bw, bh], [0, bh]]], np.float64), H)[0]
     return out, corners
-
-
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.0, fourcc: str = "mp4v") -> int:
-    """Write RGB uint8 frames to a video file; returns the number written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    n = 0
-    try:
-        for f in frames:
-            if writer is None:
-                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (f.shape[1], f.shape[0]))
-                if not writer.isOpened():
-                    raise PatchkitError(f"cannot write video with codec {fourcc!r}", path)
-            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-            n += 1
-    finally:
-        if writer is not None:
-            writer.release()
-    return n

@@ -2,7 +2,7 @@
 
 :func:`train_detector` runs ultralytics' own ``DetectionTrainer`` on a toy-world dataset from a
 model YAML (random initialisation, ``pretrained=False``, ``amp=False``, inside
-:func:`~patchkit.scenes.toyworld.offline.offline_ultralytics`), seeded and deterministic.
+:func:`~patchkit.toyworld.offline.offline_ultralytics`), seeded and deterministic.
 :func:`export_toy_weights` turns the resulting ultralytics checkpoint into patchkit's
 tensors-only toy format (loadable with ``torch.load(weights_only=True)``; fp16 weights, the model
 YAML as text, class names), which :mod:`patchkit.detectors.toy` loads. :func:`evaluate_detector`
@@ -24,10 +24,10 @@ import yaml
 from patchkit.errors import PatchkitError
 from patchkit.io import atomic_torch_save, list_images, read_image
 from patchkit.scenes.labels import read_yolo_labels
-from patchkit.scenes.toyworld.offline import offline_ultralytics
+from patchkit.toyworld.offline import offline_ultralytics
 
 TOY_FORMAT = "patchkit-toy-detector-v1"
-REPO_MODEL_YAML = Path(__file__).resolve().parents[3] / "scenes" / "toyworld" / "toy_detector.yaml"
+REPO_MODEL_YAML = Path(__file__).resolve().parents[2] / "scenes" / "toyworld" / "toy_detector.yaml"
 
 
 @dataclass

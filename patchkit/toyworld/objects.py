@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from patchkit.scenes.toyworld.draw import ShapeMask, Sprite, smooth_noise
-from patchkit.scenes.toyworld.textures import random_colour
+from patchkit.toyworld.draw import ShapeMask, Sprite, smooth_noise
+from patchkit.toyworld.textures import random_colour
 
 _CAR_COLOURS = np.array(
     [[0.85, 0.85, 0.85], [0.1, 0.1, 0.12], [0.55, 0.56, 0.6], [0.6, 0.08, 0.08], [0.1, 0.2, 0.5],
