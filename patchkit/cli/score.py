@@ -29,8 +29,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="score captured video / photos / a camera: does the patched person get detected?",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR",
-                   help="video files, photo folders, photos, or a camera index (0) for live scoring")
+    p.add_argument("inputs", nargs="*", metavar="VIDEO_OR_DIR",
+                   help="video files, photo folders, photos, or a camera index (0) or stream URL for live scoring")
+    p.add_argument("--source", action="append", default=[], metavar="CAMERA_OR_URL",
+                   help="a live input: a camera index (0, camera:0) or a stream URL (rtsp://, http(s)://, "
+                        "udp://, ...); repeatable, scored after VIDEO_OR_DIR. Ctrl-C stops and writes the report "
+                        "for what was scored")
+    p.add_argument("--fps", type=float, default=None, metavar="F",
+                   help="frame rate of photo folders (frames sorted by name): frame time = index / F seconds "
+                        "(default: photos have no time; videos and live sources keep their own)")
     p.add_argument("--detector", required=True, metavar="WEIGHTS", help="weights file, model YAML or registered name")
     p.add_argument("--control", nargs="+", default=[], metavar="VIDEO", help="control video(s): same scene, no/random patch")
     p.add_argument("--target", default="person", help="target class name or id (default: person)")
@@ -41,13 +48,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--imgsz", type=int, default=640, help="detector input size, long side in pixels (default 640)")
     p.add_argument("--letterbox", choices=("rect", "square"), default="rect",
                    help="rect: minimum stride-multiple padding, as ultralytics predict (default); square: imgsz x imgsz")
-    p.add_argument("--batch", type=int, default=8, help="frames per detector call (default 8; 1 for a camera)")
+    p.add_argument("--batch", type=int, default=4, help="frames per detector call (default 4, the fastest on a 2-core CPU; 1 for a camera)")
     p.add_argument("--reference", choices=("markers", "every", "box", "boxes"), default="markers",
                    help="which person wears the patch: the one containing the ArUco markers (default), "
                         "every person (the best box of each frame), --box tracked from the first frame, or "
                         "boxes: the true box of every frame, read from VIDEO.json beside each video (as "
                         "'patchkit toyworld video' writes it; detected = IoU >= 0.5)")
     p.add_argument("--box", default=None, metavar="X1,Y1,X2,Y2", help="first-frame box of the target (--reference box)")
+    p.add_argument("--tracker", default=None, metavar="NAME",
+                   help="also track the detections with ultralytics' own tracker, bytetrack or botsort (its default "
+                        "YAML), and report track-level numbers: tracked share, fragments, alarm")
+    p.add_argument("--alarm-frames", type=int, default=None, metavar="N",
+                   help="the alarm fires when one track lives on the target for N consecutive frames "
+                        "(default: one second of video)")
     p.add_argument("--markers", default=None, metavar="JSON", help="the export's JSON sidecar (marker ids, size, layout)")
     p.add_argument("--marker-size-mm", type=float, default=None, help="marker side in mm (without --markers)")
     p.add_argument("--marker-dict", default="DICT_4X4_50", help="ArUco dictionary (default DICT_4X4_50)")
@@ -112,6 +125,25 @@ def run(args: argparse.Namespace) -> int:
         raise PatchkitError("--batch must be >= 1")
     if args.jobs < 1:
         raise PatchkitError("--jobs must be >= 1")
+    from patchkit.video.source import is_live, probe_live
+
+    args.inputs = list(args.inputs) + list(getattr(args, "source", None) or [])
+    if not args.inputs:
+        raise PatchkitError("no input: give VIDEO_OR_DIR (videos, photo folders) or --source CAMERA_OR_URL")
+    fps = getattr(args, "fps", None)
+    if fps is not None and not 0 < fps < float("inf"):
+        raise PatchkitError(f"--fps must be > 0 frames per second, got {fps}")
+    live = [str(i) for i in args.inputs + list(args.control) if is_live(i)]
+    if live and args.jobs > 1:
+        raise PatchkitError(f"--jobs {args.jobs} deals whole videos to workers; {live[0]} is live: use --jobs 1")
+    for source in live:  # a camera or stream that is not there: one line, before the detector loads
+        probe_live(source)
+    if args.tracker is not None:
+        from patchkit.video.tracking import check_tracker
+
+        check_tracker(args.tracker)
+    if args.alarm_frames is not None and args.alarm_frames < 1:
+        raise PatchkitError(f"--alarm-frames must be >= 1, got {args.alarm_frames}")
     if args.bootstrap < 1:  # checked before any frame is scored (it used to crash after)
         raise PatchkitError(f"--bootstrap must be >= 1 resample, got {args.bootstrap}")
     first_box = parse_box(args.box) if args.reference == "box" and args.box else None
@@ -123,15 +155,18 @@ def run(args: argparse.Namespace) -> int:
     spec = DetectorSpec(args.detector, args.imgsz, args.letterbox, str(device))
     detector = spec.build()  # Conv+BN fused, channels_last: same outputs, faster
     target = _target_class(args.target, getattr(detector, "names", {}) or {})
-    camera_input = any(str(i).isdigit() or str(i).startswith("camera:") for i in args.inputs)
+    camera_input = any(is_live(i) for i in args.inputs)
     options = ScoreOptions(
         conf=args.conf,
         thresholds=tuple(args.thresholds) if args.thresholds else DEFAULT_THRESHOLDS,
         iou=args.iou,
         target_class=target,
         batch=1 if camera_input else args.batch,
+        workers=1 if camera_input else None,  # live: each frame recorded as soon as it is scored
         hfov_deg=args.hfov,
         focal_px=args.focal_px,
+        tracker=args.tracker,
+        alarm_frames=args.alarm_frames,
     )
     config = ScoreRunConfig(
         out_dir=args.out,
@@ -143,9 +178,10 @@ def run(args: argparse.Namespace) -> int:
         bootstrap=BootstrapConfig(resamples=args.bootstrap, seed=args.seed),
         distance_bins=args.distance_bins or DEFAULT_DISTANCE_BINS_M,
         angle_bins=args.angle_bins or DEFAULT_ANGLE_BINS_DEG,
+        fps=fps,
     )
     meta = {"detector": str(args.detector), "target": args.target, "target_class": target,
-            "reference": args.reference, "iou": args.iou, "imgsz": args.imgsz,
+            "reference": args.reference, "iou": args.iou, "imgsz": args.imgsz, "tracker": args.tracker,
             "markers": None if markers is None else {"dictionary": markers.dictionary, "size_mm": markers.size_mm,
                                                      "ids": list(markers.ids) if markers.ids else None}}
     try:

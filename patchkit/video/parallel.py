@@ -132,7 +132,7 @@ def merge_parts(out: Path, cfg: ScoreRunConfig, options: ScoreOptions, paths: li
         key = next(((v, r) for v, r in per_video if r == role and Path(v) == Path(path)), None)
         if key is None:
             continue
-        src = open_source(path)
+        src = open_source(path, fps=cfg.fps)
         fps_of[key[0]] = src.info.fps
         src.close()
         summaries.append(summarize_video(per_video[key], keys, conf_key, fps_of[key[0]], cfg.bootstrap,

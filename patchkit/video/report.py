@@ -9,6 +9,7 @@ import numpy as np
 
 from patchkit.io import atomic_write_text
 from patchkit.plotting import pyplot as _plt
+from patchkit.video.timeline import plot_timeline
 
 
 def plot_timeseries(path: str | Path, series: Sequence[tuple[str, Sequence[dict]]], conf: float) -> None:
@@ -89,6 +90,8 @@ def markdown_report(result: dict, conf_key: str, images: Sequence[str] = ()) -> 
             cells.append("–" if r is None else f"{r:.3f} [{_fmt(ci[0])}, {_fmt(ci[1])}]")
         lines.append(f"| {Path(v['path']).name} | {v['role']} | {v['frames']} | {v['frames_with_target']} | "
                      + " | ".join(cells) + f" | {_fmt(v['mean_conf'])} | {_fmt(v['max_conf'])} |")
+    if result.get("tracker"):
+        lines += _tracking_table(result, conf_key)
     if result.get("asr_vs_control"):
         ci = result.get("asr_vs_control_ci95", {})
         lines += ["", "ASR vs control (1 - DR_test / DR_control): "
@@ -107,10 +110,36 @@ def markdown_report(result: dict, conf_key: str, images: Sequence[str] = ()) -> 
     return "\n".join(lines) + "\n"
 
 
+def _tracking_table(result: dict, conf_key: str) -> list[str]:
+    """Frame-level and track-level numbers side by side, one row per video."""
+    lines = ["", f"Frame level vs track level (tracker `{result['tracker']}`; a frame is tracked when a "
+             "confirmed track covers the target; the alarm fires when one track lives on the target for "
+             "the stated number of frames):", "",
+             f"| video | role | DR@{conf_key} | tracked | tracks on target | first track (s) | "
+             "longest untracked (s) | alarm |", "|---|---|---|---|---|---|---|---|"]
+    for v in result["videos"]:
+        t = v.get("tracking") or {}
+        if not t.get("frames_in_view"):
+            continue
+        alarm = (f"at {t['alarm_time_s']:.1f} s ({t['alarm_delay_s']:.1f} s in view)" if t["alarm"]
+                 else "no") + f", {t['alarm_frames']} frames"
+        lines.append(f"| {Path(v['path']).name} | {v['role']} | {_fmt(v['detection_rate'].get(conf_key))} | "
+                     f"{_fmt(t['tracked_fraction'])} | {t['fragments']} | {_fmt(t['first_track_s'])} | "
+                     f"{_fmt(t['longest_untracked_s'])} | {alarm} |")
+    for role, pool in result.get("pooled", {}).items():
+        t = pool.get("tracking")
+        if t:
+            lines.append(f"| all {role} videos | {role} | {_fmt(pool['detection_rate'].get(conf_key))} | "
+                         f"{_fmt(t['tracked_fraction'])} | {_fmt(t['fragments'])} (mean) | {_fmt(t['first_track_s'])} | "
+                         f"{_fmt(t['longest_untracked_s'])} | {t['alarms']}/{t['videos']} videos |")
+    return lines
+
+
 def write_report(out_dir: str | Path, result: dict, records: dict[tuple[str, str], list[dict]], conf: float,
                  conf_key: str, plots: bool = True) -> list[str]:
-    """Write ``timeseries.png``, ``by_distance.png``, ``by_angle.png`` and ``report.md`` into
-    ``out_dir`` (``records`` keyed by ``(path, role)``); returns the files written."""
+    """Write ``timeseries.png``, a ``timeline_<video>_<role>.png`` per video, ``by_distance.png``,
+    ``by_angle.png`` and ``report.md`` into ``out_dir`` (``records`` keyed by ``(path, role)``);
+    returns the files written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -119,6 +148,13 @@ def write_report(out_dir: str | Path, result: dict, records: dict[tuple[str, str
     if series and plots:
         plot_timeseries(out / "timeseries.png", series, conf)
         files.append(str(out / "timeseries.png"))
+        for v in result["videos"]:
+            recs = records.get((v["path"], v["role"]), [])
+            if recs:
+                png = out / f"timeline_{Path(v['path']).stem or 'camera'}_{v['role']}.png"
+                plot_timeline(png, f"{Path(v['path']).name} ({v['role']})", recs, conf, v.get("fps") or 0.0,
+                              v.get("tracking"))
+                files.append(str(png))
     if plots and plot_bins(out / "by_distance.png", result["videos"], "by_distance", "distance", conf_key):
         files.append(str(out / "by_distance.png"))
     if plots and plot_bins(out / "by_angle.png", result["videos"], "by_angle", "viewing angle", conf_key):

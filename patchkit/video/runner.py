@@ -33,6 +33,7 @@ from patchkit.video.summary import (
     strip_private,
     summarize_video,
 )
+from patchkit.video.track_metrics import track_metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class ScoreRunConfig:
         progress: tqdm bars (frames/s).
         bootstrap: CI settings.
         distance_bins, angle_bins: pose bin edges (m, degrees).
+        fps: frame rate of photo folders (frames per second; frame time = position / fps seconds),
+            ``None``: photo times stay empty. Videos and live sources keep their own times.
     """
 
     out_dir: str | Path = "runs/score"
@@ -63,6 +66,7 @@ class ScoreRunConfig:
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
     distance_bins: Sequence[float] = DEFAULT_DISTANCE_BINS_M
     angle_bins: Sequence[float] = DEFAULT_ANGLE_BINS_DEG
+    fps: float | None = None
 
 
 def score_inputs(
@@ -92,6 +96,8 @@ def score_inputs(
         import cv2
 
         cv2.destroyAllWindows()
+    if run.interrupted and not run.summaries:  # Ctrl-C before any frame was scored: nothing to report
+        raise KeyboardInterrupt
     result = finish_run(run.out, cfg, options, run.summaries, run.per_video, run.fps_of, run.warnings, run.failed,
                         run.frames_scored, time.perf_counter() - t0, run.interrupted, meta)
     if run.interrupted:
@@ -114,10 +120,12 @@ class _ScoreRun:
         self.jsonl = self.out / "frames.jsonl"
         self.done: dict[tuple[str, str], set[int]] = {}  # frame indices already scored, by (path, role)
         self.kept: dict[tuple[str, str], list[dict]] = {}  # their records' SUMMARY_KEYS
+        self.replay: dict[tuple[str, str], dict[int, list]] = {}  # their boxes, replayed through a tracker
         if cfg.resume:
             for r in read_jsonl(self.jsonl):
                 self.done.setdefault((r["video"], r["role"]), set()).add(r["frame"])
                 self.kept.setdefault((r["video"], r["role"]), []).append({k: r.get(k) for k in SUMMARY_KEYS})
+                self.replay.setdefault((r["video"], r["role"]), {})[r["frame"]] = r.get("boxes", [])
         self.warnings: list[str] = []
         self.failed: list[dict] = []
         self.summaries: list[dict] = []
@@ -132,7 +140,7 @@ class _ScoreRun:
               make_reference: Callable[[str], object], markers: MarkerSpec | None) -> None:
         """Score one input into ``sink`` and summarise it; a bad input becomes a warning and a failure."""
         try:
-            src = open_source(path)
+            src = open_source(path, fps=self.cfg.fps)
         except PatchkitError as exc:
             log.warning("%s", exc)
             self._fail(path, role, str(exc))
@@ -145,8 +153,9 @@ class _ScoreRun:
         bar = tqdm(total=src.info.frame_count or None, unit="frame", desc=Path(src.info.path).name[:30],
                    disable=not self.cfg.progress, initial=len(self.done.get(key, ())), dynamic_ncols=True, leave=True)
         try:
+            skip = self.replay.get(key) if self.options.tracker else self.done.get(key)
             for rec in score_source(src, detector, self.options, make_reference(src.info.path), markers, role,
-                                    self.done.get(key), self._frame_callback(sink, vsink, bar)):
+                                    skip, self._frame_callback(sink, vsink, bar)):
                 recs.append({k: rec.get(k) for k in SUMMARY_KEYS})
                 self.frames_scored += 1
                 if self.stop:
@@ -256,7 +265,39 @@ def finish_run(out: Path, cfg: ScoreRunConfig, options: ScoreOptions, summaries:
         result["asr_vs_control"], result["asr_vs_control_ci95"] = asr_vs_control(pt, pc, keys)
         for s in tests:
             s["asr_vs_control"], s["asr_vs_control_ci95"] = asr_vs_control(s, pc, keys)
+    if options.tracker:
+        add_tracking(result, summaries, per_video, fps_of, options)
     result["videos"] = [strip_private(s) for s in summaries]
     atomic_write_json(out / "summary.json", result)
     result["files"] = write_report(out, result, per_video, options.conf, conf_key, plots=cfg.plots)
     return result
+
+
+def add_tracking(result: dict, summaries: list[dict], per_video: dict[tuple[str, str], list[dict]],
+                 fps_of: dict[str, float], options: ScoreOptions) -> None:
+    """Track-level numbers (:func:`~patchkit.video.track_metrics.track_metrics`) into each video's
+    summary (``tracking``) and, per role, pooled over its videos into ``result["pooled"][role]``."""
+    for s in summaries:
+        fps = fps_of.get(s["path"], 0.0)
+        s["tracking"] = track_metrics(per_video[(s["path"], s["role"])], fps, options.alarm_frames_for(fps))
+    result["tracker"] = options.tracker
+    for role, pool in result["pooled"].items():
+        group = [s["tracking"] for s in summaries if s["role"] == role and s["tracking"]["frames_in_view"]]
+        if not group:
+            continue
+        pool["tracking"] = {
+            "videos": len(group),
+            "alarms": sum(g["alarm"] for g in group),
+            "alarm_rate": round(sum(g["alarm"] for g in group) / len(group), 6),
+            "tracked_fraction": _mean_of(group, "tracked_fraction"),
+            "fragments": _mean_of(group, "fragments"),
+            "first_track_s": _mean_of(group, "first_track_s"),
+            "longest_untracked_s": _mean_of(group, "longest_untracked_s"),
+            "alarm_delay_s": _mean_of(group, "alarm_delay_s"),
+        }
+
+
+def _mean_of(group: list[dict], key: str) -> float | None:
+    """Mean of ``key`` over the dicts where it is set; ``None`` when it is set nowhere."""
+    values = [g[key] for g in group if g[key] is not None]
+    return round(float(np.mean(values)), 6) if values else None

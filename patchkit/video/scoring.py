@@ -12,6 +12,11 @@ patched person in each frame, and yields a JSON-ready record per frame::
      "markers": {"ids": [...], "corners": [...]} | null,
      "pose": {"distance_m": 2.1, "angle_deg": 18.0, "reproj_px": 0.4, "n_markers": 4} | null}
 
+With a tracker (``ScoreOptions.tracker``), every record also has ``"track_ids"`` (one per box,
+``-1`` where the box is in no confirmed track) and ``target.track_id`` (the track on the target:
+the tracked box of highest IoU >= 0.5 with the target's box, else ``null``); see
+:mod:`patchkit.video.tracking`.
+
 Memory is flat: at most one batch and the decode queue are held.
 """
 
@@ -27,8 +32,10 @@ import numpy as np
 import torch
 
 from patchkit.detections import Detections
+from patchkit.metrics.ap import box_iou_numpy
 from patchkit.markers import MarkerDetector, MarkerSpec, PinholeCamera, estimate_pose
 from patchkit.video.source import Frame, FrameSource
+from patchkit.video.tracking import FrameTracker
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9)
 
@@ -56,17 +63,28 @@ class ScoreOptions:
             (``None``: the process's torch thread count on CPU, 1 on GPU). Batches in flight run
             in parallel without OpenMP barriers, which stays fast when other processes share
             the cores; results keep decode order. The torch thread count is restored afterwards.
+        tracker: ``bytetrack`` | ``botsort`` (ultralytics' own, on these detections) or ``None``.
+        alarm_frames: frames a track must live on the target before the alarm fires; ``None``
+            is one second of video (the source's frame rate, rounded; 1 for photos).
     """
 
     conf: float = 0.25
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     iou: float = 0.45
     target_class: int = 0
-    batch: int = 8
+    batch: int = 4
     hfov_deg: float = 65.0
     focal_px: float | None = None
     max_det: int = 300
     workers: int | None = None
+    tracker: str | None = None
+    alarm_frames: int | None = None
+
+    def alarm_frames_for(self, fps: float) -> int:
+        """``alarm_frames``, or one second of video at ``fps`` (at least 1 frame)."""
+        if self.alarm_frames is not None:
+            return int(self.alarm_frames)
+        return max(1, int(round(fps))) if fps and fps > 0 else 1
 
     def all_thresholds(self) -> list[float]:
         return sorted({round(float(t), 6) for t in (*self.thresholds, self.conf)})
@@ -80,10 +98,13 @@ def threshold_key(t: float) -> str:
 def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
     batch: list[Frame] = []
     for fr in frames:
-        if batch and (len(batch) >= size or fr.image.shape != batch[0].image.shape):
+        if batch and fr.image.shape != batch[0].image.shape:
             yield batch
             batch = []
         batch.append(fr)
+        if len(batch) >= size:  # at once: a live source that stalls still gets its last frame scored
+            yield batch
+            batch = []
     if batch:
         yield batch
 
@@ -181,7 +202,7 @@ def score_source(
     reference: Reference,
     markers: MarkerSpec | None = None,
     role: str = "test",
-    skip_frames: set[int] | None = None,
+    skip_frames: set[int] | dict[int, list] | None = None,
     on_frame: Callable[[dict, Frame], None] | None = None,
 ) -> Iterator[dict]:
     """Yield one record per frame (see the module docstring), in decode order.
@@ -194,6 +215,8 @@ def score_source(
         markers: the printed markers; ``None`` skips marker detection.
         role: ``"test"`` or ``"control"``, copied into every record.
         skip_frames: frame indices already scored (``--resume``): decoded but not scored again.
+            With a tracker, pass ``{frame: stored boxes}``: those frames' stored detections are
+            replayed through the tracker (no detector call, no record), so track ids go on.
         on_frame: called with each record and its frame (sinks, live display).
     """
     thresholds = options.all_thresholds()
@@ -204,7 +227,11 @@ def score_source(
         source.on_decode = lambda fr: fr.extra.__setitem__("markers", mdet.detect(fr.image))
     path = source.info.path
     frames = iter(source)
-    if skip_frames:
+    tracker = FrameTracker(options.tracker) if options.tracker else None
+    replay = skip_frames if tracker is not None and isinstance(skip_frames, dict) else None
+    if replay:
+        frames = (_mark_replay(f, replay) for f in frames)
+    elif skip_frames:
         frames = (f for f in frames if f.index not in skip_frames)
     on_cpu = _device_of(detector).type == "cpu"
     workers = options.workers if options.workers else (torch.get_num_threads() if on_cpu else 1)
@@ -213,24 +240,49 @@ def score_source(
     def run(batch: list[Frame]) -> list[Detections]:
         if workers > 1:
             torch.set_num_threads(1)
+        todo = [f for f in batch if "replay" not in f.extra]
         with torch.no_grad():  # grad mode is per thread
-            return detect_frames(detector, [f.image for f in batch], tmin, options.iou, [options.target_class],
-                                 options.max_det)
+            found = iter(detect_frames(detector, [f.image for f in todo], tmin, options.iou, [options.target_class],
+                                       options.max_det) if todo else [])
+        return [f.extra["replay"] if "replay" in f.extra else next(found) for f in batch]
 
     try:
         with inplace_activations(detector):
             yield from _records(_in_order(_batches(frames, max(1, options.batch)), run, workers), mdet, markers,
-                                options, reference, path, role, keys, thresholds, on_frame)
+                                options, reference, path, role, keys, thresholds, on_frame, tracker)
     finally:
         if torch.get_num_threads() != intra:
             torch.set_num_threads(intra)
 
 
-def _records(batches, mdet, markers, options, reference, path, role, keys, thresholds, on_frame) -> Iterator[dict]:
+def _mark_replay(frame: Frame, replay: dict[int, list]) -> Frame:
+    """Attach the stored detections of an already-scored frame (``extra["replay"]``)."""
+    if frame.index in replay:
+        rows = torch.as_tensor(replay[frame.index], dtype=torch.float32).reshape(-1, 6)
+        frame.extra["replay"] = Detections(rows[:, :4], rows[:, 4], rows[:, 5].long())
+    return frame
+
+
+def target_track_id(target_box: list[float] | None, boxes: np.ndarray, ids: np.ndarray, min_iou: float = 0.5) -> int | None:
+    """The track on the target: the tracked box (``ids >= 0``) of highest IoU >= ``min_iou`` with
+    ``target_box`` (frame pixels), else ``None``."""
+    tracked = ids >= 0
+    if target_box is None or not tracked.any():
+        return None
+    iou = box_iou_numpy(np.asarray([target_box], np.float64), boxes[tracked, :4].astype(np.float64))[0]
+    k = int(np.argmax(iou))
+    return int(ids[tracked][k]) if iou[k] >= min_iou else None
+
+
+def _records(batches, mdet, markers, options, reference, path, role, keys, thresholds, on_frame,
+             tracker: FrameTracker | None = None) -> Iterator[dict]:
     camera: PinholeCamera | None = None
     for batch, dets in batches:
         for fr, d in zip(batch, dets):
             d = d.to("cpu")
+            if "replay" in fr.extra:  # scored before (--resume): only keeps the tracker going
+                tracker.update(torch.cat([d.xyxy, d.conf[:, None], d.cls[:, None].float()], 1).numpy(), fr.image)
+                continue
             obs = fr.extra.get("markers") if mdet is not None else None
             pose = None
             if obs is not None and len(obs) and markers is not None:
@@ -256,6 +308,11 @@ def _records(batches, mdet, markers, options, reference, path, role, keys, thres
                 "markers": obs.to_dict() if obs is not None and len(obs) else None,
                 "pose": pose.to_dict() if pose is not None else None,
             }
+            if tracker is not None:
+                rows = boxes.numpy()
+                ids = tracker.update(rows, fr.image)
+                record["track_ids"] = ids.tolist()
+                record["target"]["track_id"] = target_track_id(state.box if state.present else None, rows, ids)
             if on_frame is not None:
                 on_frame(record, fr)
             yield record

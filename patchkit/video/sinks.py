@@ -86,17 +86,20 @@ def _partial_boxes(boxes: list, target: dict, conf: float, match_iou: float = 0.
 
 
 def annotate(image_rgb: np.ndarray, record: dict[str, Any], conf: float) -> np.ndarray:
-    """An RGB copy of the frame with all boxes (gray below ``conf``), partial boxes on the target
+    """An RGB copy of the frame with all boxes (gray below ``conf``; with their track id when tracked), partial boxes on the target
     (orange: at or above ``conf`` but IoU < 0.5 with it, so not a detection), the target box (red
     detected / green hidden), the marker outlines, the pose and the verdict at ``conf``."""
     img = np.ascontiguousarray(image_rgb).copy()
     h = img.shape[0]
     th = max(1, h // 360)
     fs = max(0.4, h / 1200)
-    for x1, y1, x2, y2, c, _ in record.get("boxes", []):
+    boxes = record.get("boxes", [])
+    track_ids = record.get("track_ids") or [-1] * len(boxes)
+    for (x1, y1, x2, y2, c, _), tid in zip(boxes, track_ids):
         col = WHITE if c >= conf else GRAY
+        label = f"{c:.2f}" if tid < 0 else f"id {tid} {c:.2f}"
         cv2.rectangle(img, (int(x1), int(y1)), (int(x2), int(y2)), col, th)
-        cv2.putText(img, f"{c:.2f}", (int(x1), max(12, int(y1) - 4)), cv2.FONT_HERSHEY_SIMPLEX, fs, col, th)
+        cv2.putText(img, label, (int(x1), max(12, int(y1) - 4)), cv2.FONT_HERSHEY_SIMPLEX, fs, col, th)
     markers = record.get("markers")
     if markers:
         for quad in markers["corners"]:
@@ -119,6 +122,8 @@ def annotate(image_rgb: np.ndarray, record: dict[str, Any], conf: float) -> np.n
         cv2.rectangle(img, (x1, y1), (x2, y2), col, 2 * th)
     pose = record.get("pose")
     text = verdict + (f" | {pose['distance_m']:.2f} m, {pose['angle_deg']:.0f} deg" if pose else "")
+    if tgt.get("track_id") is not None:
+        text += f" | track {tgt['track_id']}"
     text += f" | frame {record.get('frame')}"
     (tw, tht), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs * 1.2, th)
     cv2.rectangle(img, (0, 0), (tw + 16, tht + base + 16), (0, 0, 0), -1)
