@@ -538,3 +538,16 @@ def test_a_variable_frame_rate_video_warns_and_times_come_from_the_timestamps(tm
     expected = np.cumsum([0] + [0.15 if k % 2 == 0 else 0.05 for k in range(19)])
     assert times == pytest.approx(expected, abs=1e-3)  # not frame / 10
     assert [r["time"] for r in recs if r["video"].endswith("cfr.mp4")] == pytest.approx([k / 10 for k in range(20)])
+
+
+def test_ctrl_c_before_the_first_frame_is_an_interrupt_not_an_error(tmp_path, fake_camera, color_detector, monkeypatch):
+    """Nothing scored yet: Ctrl-C still means "interrupted" (exit 130), not "no input could be scored"."""
+    import patchkit.video.runner as runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield  # a generator, as score_source
+
+    monkeypatch.setattr(runner, "score_source", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _score(["camera:0"], color_detector(), tmp_path / "out", live=True)
