@@ -108,3 +108,15 @@ def test_the_target_takes_the_id_of_the_tracked_box_that_overlaps_it():
     assert target_track_id([21, 21, 40, 40], boxes, np.array([3, -1])) is None  # its box is not tracked
     assert target_track_id([100, 100, 110, 110], boxes, np.array([3, 7])) is None  # nothing overlaps
     assert target_track_id(None, boxes, np.array([3, 7])) is None
+
+
+def test_two_processes_track_as_one_does(filmed, scored, tmp_path):
+    """--jobs 2 deals the two walks to two processes; each video is tracked whole in one of them."""
+    out = tmp_path / "jobs"
+    assert _score(filmed[:1], out, "--tracker", "bytetrack", "--control", filmed[1], "--jobs", "2") == 0
+    one, two = _records(scored), _records(out)
+    key = lambda r: (r["role"], r["frame"])  # noqa: E731
+    assert [r["track_ids"] for r in sorted(two, key=key)] == [r["track_ids"] for r in sorted(one, key=key)]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [v["tracking"]["track_ids"] for v in summary["videos"]] == [
+        v["tracking"]["track_ids"] for v in json.loads((scored / "summary.json").read_text())["videos"]]
