@@ -456,16 +456,9 @@ def _camera_reason(index: int) -> str:
 
 
 def _open_camera(index: int, prefetch: int) -> FrameSource:
-    label = f"camera:{index}"
-    with _native_stderr() as noise:
-        cap = cv2.VideoCapture(index)
-        opened = cap.isOpened()
-        ok, bgr = cap.read() if opened else (False, None)
-    if not opened:
-        cap.release()
-        raise PatchkitError(f"cannot open camera {index}: {_camera_reason(index)}", label)
-    _replay(noise)
-    return _live_source(cap, bgr if ok else None, label, prefetch, f"camera {index} returned no frame")
+    return _open_live(lambda: cv2.VideoCapture(index), f"camera:{index}", prefetch,
+                      lambda noise: f"cannot open camera {index}: {_camera_reason(index)}",
+                      f"camera {index} returned no frame")
 
 
 def _open_stream(url: str, prefetch: int) -> FrameSource:
@@ -473,19 +466,30 @@ def _open_stream(url: str, prefetch: int) -> FrameSource:
     label = redact_url(url)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(STREAM_OPEN_TIMEOUT_S * 1000),
               cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STREAM_READ_TIMEOUT_S * 1000)]
-    with _native_stderr() as noise:
+
+    def capture() -> cv2.VideoCapture:
         try:
-            cap = cv2.VideoCapture(url, cv2.CAP_ANY, params)
+            return cv2.VideoCapture(url, cv2.CAP_ANY, params)
         except (cv2.error, TypeError):  # an OpenCV without the params API
-            cap = cv2.VideoCapture(url)
+            return cv2.VideoCapture(url)
+
+    return _open_live(capture, label, prefetch, lambda noise: f"cannot open the stream: {_stream_reason(noise)}",
+                      f"the stream opened but sent no frame within {STREAM_READ_TIMEOUT_S:g} s")
+
+
+def _open_live(make_capture: Callable[[], cv2.VideoCapture], label: str, prefetch: int,
+               cannot_open: Callable[[list[str]], str], no_frame: str) -> FrameSource:
+    """Open a camera or stream and read its first frame, OpenCV's own stderr captured: a source
+    that cannot be opened is one line (``cannot_open(captured noise)``), else the noise is replayed."""
+    with _native_stderr() as noise:
+        cap = make_capture()
         opened = cap.isOpened()
         ok, bgr = cap.read() if opened else (False, None)
     if not opened:
         cap.release()
-        raise PatchkitError(f"cannot open the stream: {_stream_reason(noise)}", label)
+        raise PatchkitError(cannot_open(noise), label)
     _replay(noise)
-    return _live_source(cap, bgr if ok else None, label, prefetch,
-                        f"the stream opened but sent no frame within {STREAM_READ_TIMEOUT_S:g} s")
+    return _live_source(cap, bgr if ok else None, label, prefetch, no_frame)
 
 
 def _live_source(cap: cv2.VideoCapture, first: np.ndarray | None, label: str, prefetch: int,
