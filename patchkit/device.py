@@ -24,3 +24,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise PatchkitError(f"device {device}: CUDA is not available on this machine")
     return dev
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where ``module`` lives: its first parameter's device, else its first buffer's, else CPU."""
+    for p in module.parameters():
+        return p.device
+    for b in module.buffers():
+        return b.device
+    return torch.device("cpu")

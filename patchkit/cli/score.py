@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         fps=fps,
     )
     meta = {"detector": str(args.detector), "target": args.target, "target_class": target,
-            "reference": args.reference, "iou": args.iou, "imgsz": args.imgsz, "tracker": args.tracker,
+            "reference": args.reference, "iou": args.iou, "imgsz": args.imgsz,
             "markers": None if markers is None else {"dictionary": markers.dictionary, "size_mm": markers.size_mm,
                                                      "ids": list(markers.ids) if markers.ids else None}}
     try:

@@ -26,6 +26,7 @@ from PIL import Image
 from torch import Tensor
 
 from patchkit.detectors.letterbox import letterbox_params
+from patchkit.device import module_device
 from patchkit.errors import PatchkitError
 from patchkit.eot.cloth_render import render_cloth
 from patchkit.metrics.ap import match
@@ -212,10 +213,7 @@ def texture_detection_rate(
         raise PatchkitError(f"{n_img} images but {len(boxes)} box lists and {len(masks)} mask lists")
     n_box = sum(len(b) for b in boxes)
     offsets = random_offsets(n_box, tile.shape[-1], torch.Generator().manual_seed(seed))
-    try:
-        dev = next(detector.parameters()).device
-    except StopIteration:
-        dev = torch.device("cpu")
+    dev = module_device(detector)
     dets = []
     start = 0
     for i in range(0, n_img, batch):

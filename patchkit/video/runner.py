@@ -239,6 +239,7 @@ def finish_run(out: Path, cfg: ScoreRunConfig, options: ScoreOptions, summaries:
         **(meta or {}),
         "thresholds": keys,
         "conf": options.conf,
+        "tracker": options.tracker,
         "videos": [],
         "asr_vs_control": {},
         "asr_vs_control_ci95": {},
@@ -280,7 +281,6 @@ def add_tracking(result: dict, summaries: list[dict], per_video: dict[tuple[str,
     for s in summaries:
         fps = fps_of.get(s["path"], 0.0)
         s["tracking"] = track_metrics(per_video[(s["path"], s["role"])], fps, options.alarm_frames_for(fps))
-    result["tracker"] = options.tracker
     for role, pool in result["pooled"].items():
         group = [s["tracking"] for s in summaries if s["role"] == role and s["tracking"]["frames_in_view"]]
         if not group:

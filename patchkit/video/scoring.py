@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from patchkit.detections import Detections
+from patchkit.device import module_device
 from patchkit.metrics.ap import box_iou_numpy
 from patchkit.markers import MarkerDetector, MarkerSpec, PinholeCamera, estimate_pose
 from patchkit.video.source import Frame, FrameSource
@@ -109,14 +110,6 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-def _device_of(detector: torch.nn.Module) -> torch.device:
-    for p in detector.parameters():
-        return p.device
-    for b in detector.buffers():
-        return b.device
-    return torch.device("cpu")
-
-
 def frames_to_tensor(images: list[np.ndarray], device: torch.device) -> torch.Tensor:
     """RGB uint8 ``(H, W, 3)`` frames -> ``(B, 3, H, W)`` float in [0, 1] (channels-last memory)."""
     x = torch.from_numpy(np.stack(images)).to(device, non_blocking=True)
@@ -141,7 +134,7 @@ def detect_frames(
     from patchkit.detectors.base import Detector
     from patchkit.detectors.letterbox import boxes_to_input, letterbox_uint8
 
-    device = _device_of(detector)
+    device = module_device(detector)
     native = isinstance(detector, Detector) and type(detector).forward_letterboxed is not Detector.forward_letterboxed
     if not native:
         return detector.detect(frames_to_tensor(images, device), conf=conf, iou=iou, classes=classes,
@@ -233,7 +226,7 @@ def score_source(
         frames = (_mark_replay(f, replay) for f in frames)
     elif skip_frames:
         frames = (f for f in frames if f.index not in skip_frames)
-    on_cpu = _device_of(detector).type == "cpu"
+    on_cpu = module_device(detector).type == "cpu"
     workers = options.workers if options.workers else (torch.get_num_threads() if on_cpu else 1)
     intra = torch.get_num_threads()
 
@@ -280,8 +273,9 @@ def _records(batches, mdet, markers, options, reference, path, role, keys, thres
     for batch, dets in batches:
         for fr, d in zip(batch, dets):
             d = d.to("cpu")
+            boxes = torch.cat([d.xyxy.float(), d.conf.float()[:, None], d.cls.float()[:, None]], 1)
             if "replay" in fr.extra:  # scored before (--resume): only keeps the tracker going
-                tracker.update(torch.cat([d.xyxy, d.conf[:, None], d.cls[:, None].float()], 1).numpy(), fr.image)
+                tracker.update(boxes.numpy(), fr.image)
                 continue
             obs = fr.extra.get("markers") if mdet is not None else None
             pose = None
@@ -292,7 +286,6 @@ def _records(batches, mdet, markers, options, reference, path, role, keys, thres
                               else PinholeCamera.from_hfov(w, h, options.hfov_deg))
                 pose = estimate_pose(obs, markers, camera)
             state = reference(d, obs, fr.index)
-            boxes = torch.cat([d.xyxy.float(), d.conf.float()[:, None], d.cls.float()[:, None]], 1)
             record = {
                 "video": path,
                 "role": role,
