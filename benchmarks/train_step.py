@@ -8,7 +8,8 @@ forward + backward + Adam) and of the bare detector forward+backward w.r.t. the 
 batch, with the same knobs (Conv+BN fused, channels-last), and their ratio (target >= 0.85).
 Medians over repeats; the two are interleaved so machine noise hits both alike. Models: the
 official yolov5n (from ../shared, skipped when absent) and yolov8n built from its YAML (random
-weights: speed does not depend on the weights). 3 boxes per image, patch 300 x 300.
+weights: speed does not depend on the weights). 3 boxes per image, patch 300 x 300; the texture
+row (``--kinds``) wears a 64 px tile over each person's garment mask (stored with the scene).
 A model written ``a.yaml+b.yaml`` is an ensemble: one step attacks both, and the bare baseline
 is both detectors' forward+backward on the same batch. ``--amp`` gives one row per autocast mode
 (the bare baseline runs under the same autocast); on CUDA each timing ends with a synchronize.
@@ -32,9 +33,12 @@ from patchkit.config import from_dict  # noqa: E402
 from patchkit.detectors import create_detector  # noqa: E402
 from patchkit.engine.config import TrainConfig  # noqa: E402
 from patchkit.engine.trainer import Trainer  # noqa: E402
+from patchkit.scenes.masks import garment_region  # noqa: E402
 from patchkit.scenes.scene import Scene  # noqa: E402
 
 YOLOV5N = REPO.parent / "shared" / "data" / "weights" / "yolov5n-v7.0.pt"
+# the published textures' tile (examples/train_texture_yolov8n.yaml), TPS and photometric EOT on
+TEXTURE = {"kind": "texture", "size": 64, "parameterization": "lowres", "lowres_factor": 2}
 
 
 def synthetic_scene(n: int, imgsz: int, boxes_per_image: int = 3, seed: int = 0) -> Scene:
@@ -52,9 +56,10 @@ def synthetic_scene(n: int, imgsz: int, boxes_per_image: int = 3, seed: int = 0)
 
 
 def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int, device: str = "cpu",
-          amp: str = "off") -> dict:
+          amp: str = "off", kind: str = "patch") -> dict:
     torch.set_num_threads(threads)
     members = weights.split("+")
+    patch = {"size": 300} if kind == "patch" else TEXTURE
     cfg = from_dict(
         TrainConfig,
         {
@@ -62,12 +67,14 @@ def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int, devi
             "ensemble": [{"weights": w, "imgsz": imgsz} for w in members[1:]],
             "optim": {"batch_size": batch, "epochs": 1},
             "run": {"progress": False, "out": "/tmp/patchkit_bench", "device": device, "amp": amp},
-            "patch": {"size": 300},
+            "patch": patch,
         },
     )
     detector = create_detector(members[0], imgsz=imgsz, letterbox="square", device=device)
     torch.set_num_threads(threads)  # ultralytics may have changed it
     scene = synthetic_scene(batch, imgsz)
+    if kind == "texture":  # garment masks stored with the scene, as Penn-Fudan's are
+        scene.masks = [(garment_region(b, (imgsz, imgsz)) * 255).round().to(torch.uint8) for b in scene.boxes]
     trainer = Trainer(cfg, detector=detector, scene=scene)
     torch.set_num_threads(threads)
     indices = torch.arange(batch)
@@ -76,8 +83,10 @@ def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int, devi
     gen = torch.Generator(device=dev).manual_seed(0)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
-    def step():  # the loop's whole step: uint8 batch -> float, EOT, paste, detector, loss, Adam
-        trainer.train_step(*(t.to(dev) for t in scene.batch(indices)), gen)
+    def step():  # the loop's whole step: uint8 batch -> float, EOT, paste (or cloth), detector, loss, Adam
+        masks = scene.batch_masks(indices)
+        trainer.train_step(*(t.to(dev) for t in scene.batch(indices)), gen,
+                           masks=masks.to(dev) if masks is not None else None)
         sync()
 
     def bare():  # the detector alone, under the same autocast as the step
@@ -98,6 +107,7 @@ def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int, devi
     bare_ips = batch / statistics.median(t_bare)
     return {
         "model": "+".join(Path(w).name for w in members),
+        "kind": kind,
         "imgsz": imgsz,
         "batch": batch,
         "device": str(dev),
@@ -118,18 +128,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
     ap.add_argument("--amp", nargs="+", default=["off"], help="off | bf16 | fp16 (CUDA), one row each, e.g. --amp off bf16")
+    ap.add_argument("--kinds", nargs="+", default=["patch", "texture"], choices=["patch", "texture"],
+                    help="patch (300 px, EOT paste) and/or texture (64 px tile worn over garment masks)")
     args = ap.parse_args(argv)
     models = args.models or ([str(YOLOV5N)] if YOLOV5N.is_file() else []) + ["yolov8n.yaml"]
     rows = []
-    print("| model | imgsz | batch | device | amp | step img/s | bare fwd+bwd img/s | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | kind | imgsz | batch | device | amp | step img/s | bare fwd+bwd img/s | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for weights in models:
         for imgsz in args.sizes:
             for amp in args.amp:
-                r = bench(weights, imgsz, args.batch, args.repeats, args.threads, args.device, amp)
-                rows.append(r)
-                print(f"| {r['model']} | {r['imgsz']} | {r['batch']} | {r['device']} | {r['amp']} | {r['step_img_s']} | "
-                      f"{r['bare_img_s']} | {r['ratio']} |", flush=True)
+                for kind in args.kinds:
+                    r = bench(weights, imgsz, args.batch, args.repeats, args.threads, args.device, amp, kind)
+                    rows.append(r)
+                    print(f"| {r['model']} | {kind} | {r['imgsz']} | {r['batch']} | {r['device']} | {r['amp']} | "
+                          f"{r['step_img_s']} | {r['bare_img_s']} | {r['ratio']} |", flush=True)
     if args.json:
         from patchkit.io import atomic_write_json
 

@@ -27,6 +27,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", help="report folder (default runs/demo)")
     p.add_argument("--config", help="a demo config YAML (fields of patchkit.demo.DemoConfig)")
     p.add_argument("--quick", action="store_true", help="a shortened run (about a quarter of the time)")
+    p.add_argument("--texture", action="store_true",
+                   help="also train, print and film a texture suit (adversarial clothing; texture.enabled=true)")
+    p.add_argument("--texture-only", action="store_true",
+                   help="only the texture suit's steps, not the patch's (texture.enabled=true texture.only=true)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
     add_json_option(p, "the summary (as OUT/summary.json)")
     add_device_option(p)
@@ -46,11 +50,23 @@ def run(args: argparse.Namespace) -> int:
         overrides["device"] = args.device
     if args.quiet:
         overrides["progress"] = False
+    if args.texture or args.texture_only:
+        overrides = merge(overrides, {"texture": {"enabled": True, **({"only": True} if args.texture_only else {})}})
     cfg = load_config(DemoConfig, args.config, overrides)
     summary = run_demo(cfg)
     write_json_option(args, summary)
     print()
-    print(summary_table(summary))
-    print(f"\nreport: {cfg.out}/report.md (summary.json, patch.png, film/patch.pdf, plots/); "
-          f"{summary['seconds']:.0f} s in all")
+    if "detection_rate" in summary:
+        print(summary_table(summary))
+    if "texture" in summary:
+        from patchkit.demo.texture import texture_table
+
+        print()
+        print(texture_table(summary["texture"], summary["conf"]))
+    if "detection_rate" in summary:
+        print(f"\nreport: {cfg.out}/report.md (summary.json, patch.png, film/patch.pdf, plots/); "
+              f"{summary['seconds']:.0f} s in all")
+    else:
+        print(f"\nreport: {cfg.out}/texture/report.md (summary.json, texture/texture.png, texture/film/); "
+              f"{summary['seconds']:.0f} s in all")
     return 0

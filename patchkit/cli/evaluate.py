@@ -8,6 +8,15 @@ Example::
 Conditions: clean, random noise, gray, and each patch (same size and placement). References: the
 detector's own clean detections (``self``) and the scene's official labels when present
 (``labels``). Prints a markdown table; ``--json``/``--csv``/``--out`` write the rest.
+
+Clothing textures (a ``--patch`` whose sidecar says ``"kind": "texture"``) are rendered tiled on each
+person's garment instead of pasted; conditions clean, random (a random tile, same coverage), gray and
+each texture; rows add ``kind`` and ``coverage``. Person masks come from ``--masks`` (ultralytics
+polygon labels ``{stem}.txt`` or instance-mask PNGs ``{stem}.png`` / ``{stem}_mask.png``), else from
+the box (an approximation)::
+
+    patchkit evaluate --detector yolov8n.pt --scene scenes/pennfudan.yaml --split test \
+        --patch examples/textures/yolov8n.png --masks ../shared/data/pennfudan/test/masks --json tex.json
 """
 
 from __future__ import annotations
@@ -54,6 +63,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="test-time EOT: score each image under N seeded physical draws (default 0: flat paste)")
     p.add_argument("--eot-config", default=None, metavar="YAML",
                    help="EOT settings (an 'eot:' section or bare keys; default: the sidecar's, else the defaults)")
+    p.add_argument("--masks", default=None, metavar="DIR",
+                   help="textures: folder of person masks per image stem, ultralytics polygon labels ({stem}.txt) "
+                        "or instance-mask PNGs ({stem}.png, {stem}_mask.png; 0 = background, k = instance k) "
+                        "(default: the box-derived clothing region, an approximation)")
+    p.add_argument("--missing-masks", choices=("warn", "error", "box"), default="box",
+                   help="textures: a person with no mask: warn (no texture), error, or box (warn and use the "
+                        "box-derived clothing region; default)")
+    p.add_argument("--garment", choices=("upper", "lower", "both"), default="both",
+                   help="textures: the garment the texture covers (default both)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random-noise control and of EOT draw 0")
     p.add_argument("--batch", type=int, default=8, help="images per detector call (default 8)")
     p.add_argument("--max-images", type=int, default=0, help="use at most N images (0 = all)")
@@ -109,7 +127,22 @@ def run(args: argparse.Namespace) -> int:
         raise PatchkitError("--thresholds must be in [0, 1]")
     from patchkit.evaluation.protocol import expand_patch_paths
 
-    conditions, warnings = build_conditions(expand_patch_paths(args.patch), args.seed)
+    from patchkit.evaluation.conditions import read_sidecar
+    from patchkit.evaluation.textures import is_texture
+
+    patch_paths = expand_patch_paths(args.patch)
+    kinds = [is_texture(read_sidecar(p)) for p in patch_paths]
+    if any(kinds):
+        if not all(kinds):
+            tex = [str(p) for p, t in zip(patch_paths, kinds) if t]
+            pat = [str(p) for p, t in zip(patch_paths, kinds) if not t]
+            raise PatchkitError(f"cannot evaluate patches and textures in one call (textures: {', '.join(tex[:3])}; "
+                                f"patches: {', '.join(pat[:3])}); run them separately")
+        return _run_textures(args, patch_paths)
+    if args.masks:
+        print("patchkit evaluate: warning: --masks only applies to textures (a sidecar with \"kind\": \"texture\"); "
+              "ignored", file=sys.stderr)
+    conditions, warnings = build_conditions(patch_paths, args.seed)
     for w in warnings:
         print(f"patchkit evaluate: warning: {w}", file=sys.stderr)
     placement = {}
@@ -148,6 +181,77 @@ def run(args: argparse.Namespace) -> int:
                             args.json, args.csv, plots=not args.no_plots)
     print(markdown_table(result["results"], tkey(args.conf)))
     if len(detectors) > 1 and any(c.path for c in conditions):
+        for t in result["transfer"]:
+            if t["metric"] == "asr":
+                print(markdown_transfer(t))
+    return 0
+
+
+def _texture_eot(args: argparse.Namespace, conditions, device):
+    """With ``--eot-samples K``: the texture EOT (the EOT settings as for patches; how the cloth is
+    worn from the first texture sidecar's ``patch.texture``, else the defaults), else None."""
+    eot = _eot_config(args, conditions)
+    if eot is None:
+        return None
+    from patchkit.config import from_dict
+    from patchkit.eot import EOTPipeline
+    from patchkit.eot.texture_pipeline import TexturePipeline
+    from patchkit.patches.parameterization import TextureConfig
+
+    tcfg = TextureConfig()
+    for c in conditions:
+        worn = ((c.sidecar or {}).get("config") or {}).get("patch", {}).get("texture")
+        if isinstance(worn, dict):
+            tcfg = from_dict(TextureConfig, worn, source=f"{c.path} sidecar", prefix="patch.texture.")
+            break
+    tcfg.garment = args.garment
+    return TexturePipeline(tcfg, EOTPipeline(eot)).to(device)
+
+
+def _run_textures(args: argparse.Namespace, texture_paths) -> int:
+    """``patchkit evaluate`` on clothing textures: tiles rendered on each person's garment mask."""
+    from patchkit.detectors import create_detector
+    from patchkit.evaluation.digital import DEFAULT_SWEEP, EvalOptions, tkey
+    from patchkit.evaluation.report import markdown_table, markdown_transfer
+    from patchkit.evaluation.runner import load_image_set, run_evaluation
+    from patchkit.evaluation.textures import TextureSetup, build_texture_conditions, load_instance_masks
+
+    conditions, warnings, repeat_cm = build_texture_conditions(texture_paths, args.seed)
+    for w in warnings:
+        print(f"patchkit evaluate: warning: {w}", file=sys.stderr)
+    device = resolve_device(args.device)
+    detectors = [(str(w), create_detector(w, imgsz=args.imgsz, letterbox="square", device=device))
+                 for w in args.detector]
+    target = _target_class(args.target, getattr(detectors[0][1], "names", {}) or {})
+    thresholds = tuple(sorted(set(args.thresholds or DEFAULT_SWEEP) | {args.conf}))
+    opts = EvalOptions(thresholds=thresholds, score_conf=args.score_conf, ref_conf=args.ref_conf, iou=args.iou,
+                       target_class=target, eot=None, samples=max(1, args.eot_samples), seed=args.seed,
+                       batch=args.batch)
+    images, labels, paths = load_image_set(args.scene, args.split, args.labels, args.imgsz, target, args.max_images)
+    if "labels" in args.reference and labels is None and args.labels not in ("none",):
+        print(f"patchkit evaluate: warning: {args.scene}: no labels for split '{args.split}'; "
+              "only the 'self' reference is scored", file=sys.stderr)
+    if args.masks:
+        instances, files = load_instance_masks(paths, args.imgsz, args.masks, classes=(target,))
+    else:
+        instances, files = None, None
+        print("patchkit evaluate: warning: no --masks: textures cover the box-derived clothing region of each "
+              "person (an approximation of the garment)", file=sys.stderr)
+    setup = TextureSetup(images, instances, repeat_cm, opts, garment=args.garment, missing=args.missing_masks,
+                         mask_files=files, mask_dir=args.masks, image_paths=list(paths),
+                         eot=_texture_eot(args, conditions, device))
+    meta = {"detectors": [{"name": n, "family": d.info.family, "sha256": d.info.sha256} for n, d in detectors],
+            "scene": str(args.scene), "split": args.split, "target": args.target, "target_class": target,
+            "imgsz": args.imgsz, "textures": [{"condition": c.name, "path": c.path, "trained_on": c.trained_on,
+                                               "tile_cm": repeat_cm.get(c.name)} for c in conditions if c.path],
+            "command": "patchkit evaluate " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None}
+    result = run_evaluation(detectors, images, labels, conditions, opts, args.reference, meta, args.out,
+                            args.json, args.csv, plots=not args.no_plots, texture=setup)
+    print(markdown_table(result["results"], tkey(args.conf)))
+    cov = sorted({r["reference"]: r["coverage"] for r in result["results"] if r["condition"] != "clean"}.items())
+    print("texture coverage (garment mask / box area): "
+          + ", ".join(f"{ref} {c:.3f}" for ref, c in cov if c is not None))
+    if len(detectors) > 1:
         for t in result["transfer"]:
             if t["metric"] == "asr":
                 print(markdown_transfer(t))

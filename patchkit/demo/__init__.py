@@ -11,7 +11,7 @@ Modules: :mod:`~patchkit.demo.config` (the schema), :mod:`~patchkit.demo.pipelin
 simulation is :mod:`patchkit.capture.film`.
 """
 
-from patchkit.demo.config import QUICK, AttackConfig, DemoConfig, FilmConfig, WorldConfig
+from patchkit.demo.config import QUICK, AttackConfig, DemoConfig, FilmConfig, TextureDemoConfig, WorldConfig
 from patchkit.demo.pipeline import run_demo
 
-__all__ = ["QUICK", "AttackConfig", "DemoConfig", "FilmConfig", "WorldConfig", "run_demo"]
+__all__ = ["QUICK", "AttackConfig", "DemoConfig", "FilmConfig", "TextureDemoConfig", "WorldConfig", "run_demo"]

@@ -11,6 +11,10 @@ Steps (each prints its wall time; everything lands in ``cfg.out``):
 5. ``score/``: both sets of videos scored against the detector (true box per frame).
 6. ``summary.json``, ``report.md`` and plots (:mod:`patchkit.demo.report`).
 
+With ``texture.enabled`` (``patchkit demo --texture``) the texture steps follow
+(:mod:`patchkit.demo.texture`: a suit of a trained periodic texture, filmed beside a random-texture
+suit) and the summary gains a ``texture`` key; ``texture.only`` skips the patch steps.
+
 Running again into the same folder with the same config reuses the world and the training (a
 finished run is kept; an interrupted one resumes exactly from its checkpoint); the other steps
 are cheap and run again.
@@ -60,17 +64,17 @@ def printer_profile(name: str) -> tuple[Path, PrinterProfile]:
 
 
 class _Steps:
-    """Prints ``[k/5] what`` before each step and its wall time after; collects the times."""
+    """Prints ``[k/N] what`` before each step and its wall time after; collects the times."""
 
-    def __init__(self, echo: Callable[[str], None]) -> None:
-        self.echo, self.seconds, self.k = echo, {}, 0
+    def __init__(self, echo: Callable[[str], None], total: int = 5, first: int = 0) -> None:
+        self.echo, self.seconds, self.k, self.total = echo, {}, first, total
         self._name, self._t0 = "", 0.0
 
     def start(self, name: str, what: str) -> None:
         self.stop()
         self.k += 1
         self._name, self._t0 = name, time.perf_counter()
-        self.echo(f"[{self.k}/5] {what}")
+        self.echo(f"[{self.k}/{self.total}] {what}")
 
     def stop(self) -> None:
         if self._name:
@@ -132,7 +136,10 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict:
     device = resolve_device(cfg.device)
     profile_dir, profile = printer_profile(cfg.printer)
     atomic_write_text(out / "config.yaml", dump_yaml(cfg))
-    steps = _Steps(echo)
+    tex = cfg.texture
+    if tex.enabled and tex.only:
+        return _texture_only(cfg, out, device, profile_dir, profile, echo, t_start)
+    steps = _Steps(echo, 10 if tex.enabled else 5)
 
     steps.start("world", f"toy world: {cfg.world.n_train} training + {cfg.world.n_test} test images "
                          f"(seed {cfg.world.seed})")
@@ -180,5 +187,50 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> dict:
     )
 
     steps.stop()
-    return write_demo_report(out, cfg, digital, video, placement, seconds=steps.seconds,
-                             total=time.perf_counter() - t_start)
+    summary = write_demo_report(out, cfg, digital, video, placement, seconds=steps.seconds,
+                                total=time.perf_counter() - t_start)
+    if tex.enabled:
+        summary = _add_texture(cfg, summary, out, detector, device, profile_dir, profile, echo, t_start,
+                               _Steps(echo, steps.total, steps.k))
+    return summary
+
+
+def _add_texture(cfg: DemoConfig, summary: dict, out: Path, detector, device, profile_dir: Path, profile,
+                 echo: Callable[[str], None], t_start: float, steps: _Steps) -> dict:
+    """Run the texture steps after the patch's; ``summary["texture"]`` holds them (the patch's keys
+    are left as they are, but ``seconds``, the whole run). Rewrites ``summary.json`` and appends
+    the texture's table to ``report.md``."""
+    from patchkit.demo.texture import texture_steps, texture_table
+    from patchkit.io import atomic_write_json
+
+    t0 = time.perf_counter()
+    texture = texture_steps(cfg, steps, detector, device, profile_dir, profile, out, echo)
+    texture["seconds"] = round(time.perf_counter() - t0, 1)
+    texture["step_seconds"] = steps.seconds
+    summary["texture"] = texture
+    summary["seconds"] = round(time.perf_counter() - t_start, 1)
+    atomic_write_json(out / "summary.json", summary)
+    report = out / "report.md"
+    text = report.read_text(encoding="utf-8") if report.is_file() else ""
+    atomic_write_text(report, text + "\n## Texture suit (adversarial clothing)\n\n" + texture_table(texture, cfg.conf)
+                      + "\n\nDetails: `texture/report.md`.\n")
+    return summary
+
+
+def _texture_only(cfg: DemoConfig, out: Path, device, profile_dir: Path, profile, echo: Callable[[str], None],
+                  t_start: float) -> dict:
+    """``texture.only``: the texture steps alone; ``summary.json`` holds ``texture``, ``seconds``,
+    ``conf``, ``detector``, ``printer`` and ``config``."""
+    from patchkit.demo.texture import texture_steps
+    from patchkit.io import atomic_write_json
+
+    detector = create_detector(cfg.detector, imgsz=cfg.imgsz, letterbox="square", device=device)
+    steps = _Steps(echo, 5)
+    texture = texture_steps(cfg, steps, detector, device, profile_dir, profile, out, echo)
+    texture["step_seconds"] = steps.seconds
+    total = round(time.perf_counter() - t_start, 1)
+    texture["seconds"] = total
+    summary = {"texture": texture, "seconds": total, "conf": cfg.conf, "detector": cfg.detector,
+               "printer": cfg.printer, "config": to_dict(cfg)}
+    atomic_write_json(out / "summary.json", summary)
+    return summary

@@ -74,10 +74,5 @@ class DistContext:
 
 
 def select_instances(params: EOTParams, keep: Tensor) -> EOTParams:
-    """The draw of the instances where ``keep (N,)`` is true (per-instance tensors are sliced;
-    anything else is kept as is)."""
-    n = int(keep.shape[0])
-    out = EOTParams(num_instances=int(keep.sum()))
-    for name, data in params.items():
-        out[name] = {k: (v[keep] if isinstance(v, Tensor) and v.ndim > 0 and v.shape[0] == n else v) for k, v in data.items()}
-    return out
+    """The draw of the instances where ``keep (N,)`` is true (see :meth:`EOTParams.select`)."""
+    return params.select(keep)

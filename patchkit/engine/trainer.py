@@ -28,11 +28,14 @@ from patchkit.engine.multires import ResolutionSampler
 from patchkit.engine.objective import AttackObjective
 from patchkit.engine.self_ensemble import PatchCutout, ShakeDrop
 from patchkit.eot.pipeline import EOTPipeline
+from patchkit.eot.texture_pipeline import TexturePipeline
 from patchkit.errors import PatchkitError
 from patchkit.io import atomic_torch_save, atomic_write_text, save_image
 from patchkit.patches import build_patch
+from patchkit.patches.texture import Camouflage, camouflage_tau
 from patchkit.scenes.placement import place_patches
-from patchkit.scenes.scene import Scene, load_scene
+from patchkit.scenes.scene import Scene, SceneConfig, load_scene
+from patchkit.scenes.scene_masks import attach_masks, resolve_mask_folder
 
 CHECKPOINT_VERSION = 1
 log = logging.getLogger(__name__)
@@ -94,11 +97,10 @@ class Trainer:
             self._build_detector(d, dev) for d, dev in zip(cfg.ensemble, self.det_devices[1:])]
         self.det_weights = [cfg.detector.weight] + [d.weight for d in cfg.ensemble]
         self.detector = self.detectors[0]
+        self.is_texture = cfg.patch.kind == "texture"
         if scene is None:
-            scene = load_scene(cfg.scene, cfg.detector.imgsz, self.detector)
-            if cfg.extra_scenes:
-                extra = [load_scene(sc, cfg.detector.imgsz, self.detector) for sc in cfg.extra_scenes]
-                scene = Scene.concat([scene, *extra])
+            scenes = [self._load_scene(sc) for sc in [cfg.scene, *cfg.extra_scenes]]
+            scene = scenes[0] if len(scenes) == 1 else Scene.concat(scenes)
         self.scene = scene
         self.resolution = ResolutionSampler(cfg.detector.imgsz, cfg.detector.imgsz_range)
         se = cfg.self_ensemble
@@ -126,12 +128,18 @@ class Trainer:
         if cfg.run.amp == "bf16" and self.device.type == "cpu" and not _cpu_has_fast_bf16():
             log.warning("run.amp=bf16: this CPU has no native bf16 (AVX512-BF16/AMX); autocast will be "
                         "much slower than fp32 here (measured 0.07x on yolov8n at 416)")
-        from patchkit.printing.palette import load_palette  # printing is imported only when a run needs it
+        from patchkit.printing.palette import load_palette, spread_colours  # imported only when a run needs it
 
         nps_palette = load_palette(cfg.loss.palette) if cfg.loss.nps_weight > 0 else None
         patch_palette = (load_palette(cfg.patch.palette, cfg.patch.palette_size)
-                         if cfg.patch.parameterization == "palette" else None)
-        self.patch = build_patch(cfg.patch, patch_palette, _seeded(cfg.run.seed, 0, 0, torch.device("cpu"))).to(self.device)
+                         if cfg.patch.parameterization in ("palette", "camouflage") else None)
+        if cfg.patch.parameterization == "camouflage":  # K of the palette's colours, as far apart as possible
+            patch_palette = spread_colours(patch_palette, cfg.patch.texture.colours)
+        try:
+            self.patch = build_patch(cfg.patch, patch_palette, _seeded(cfg.run.seed, 0, 0, torch.device("cpu"))).to(self.device)
+        except ValueError as exc:
+            raise PatchkitError(str(exc)) from exc
+        self.texture = TexturePipeline(cfg.patch.texture, self.eot) if self.is_texture else None
         self.objective = AttackObjective(cfg.loss, nps_palette).to(self.device)
         self.optimizer = torch.optim.Adam(self.patch.parameters(), lr=cfg.optim.lr)
         self.steps_per_epoch = math.ceil(len(self.scene) / cfg.optim.batch_size)
@@ -158,6 +166,15 @@ class Trainer:
             return torch.device("cuda", k % n_gpus)
         return self.device
 
+    def _load_scene(self, scfg: SceneConfig) -> Scene:
+        """A scene at ``detector.imgsz``; for a texture, with its garment masks when it names some."""
+        scene = load_scene(scfg, self.cfg.detector.imgsz, self.detector)
+        folder = resolve_mask_folder(scfg.masks, scfg.path, scfg.split) if self.is_texture else None
+        if folder is not None:
+            t = self.cfg.patch.texture
+            attach_masks(scene, folder, t.garment, t.edge, scfg.missing_masks, list(scfg.classes))
+        return scene
+
     def _build_detector(self, dcfg: DetectorConfig, device: torch.device):
         if dcfg.imgsz != self.cfg.detector.imgsz:
             raise PatchkitError(f"ensemble detector {dcfg.weights}: imgsz must equal detector.imgsz ({self.cfg.detector.imgsz})")
@@ -175,9 +192,19 @@ class Trainer:
         return None
 
     def current_patch(self) -> Tensor:
-        """The digital patch ``(3, P, P)`` in [0, 1], detached."""
+        """The digital patch (or texture tile) ``(3, P, P)`` in [0, 1], detached; a camouflage
+        tile hardened to its palette colours."""
         with torch.no_grad():
+            if isinstance(self.patch, Camouflage):
+                return self.patch.harden()
             return self.patch().detach().clamp(0, 1)
+
+    def _tile(self, step: int) -> Tensor:
+        """The patch or tile of this step (camouflage: annealed, Gumbel noise seeded by the step)."""
+        if not isinstance(self.patch, Camouflage):
+            return self.patch()
+        self.patch.anneal(camouflage_tau(step, self.total_steps, self.cfg.patch.texture.tau))
+        return self.patch(_seeded(self.cfg.run.seed, 6, step, torch.device("cpu")))
 
     def _emit(self, event: str, *args) -> None:
         for cb in self.callbacks:
@@ -235,19 +262,26 @@ class Trainer:
         generator: torch.Generator | None = None,
         params=None,
         n_global: int | None = None,
+        masks: Tensor | None = None,
     ):
         """One optimiser step on a (shard of a) batch; returns ``(loss, parts, raw)`` (tensors,
         no host sync). ``params`` replays an EOT draw instead of sampling from ``generator``;
-        ``n_global`` is the global batch size the detection loss is averaged over (data parallel)."""
+        ``n_global`` is the global batch size the detection loss is averaged over (data parallel);
+        ``masks`` ``(N, S, S)`` are the persons' garments when training a texture (None: the
+        box-derived clothing regions)."""
         seed, step = self.cfg.run.seed, self.state.step
-        patch = self.patch()
-        attacked = self.cutout(patch, _seeded(seed, 4, step, torch.device("cpu")))
-        centers, sizes = place_patches(boxes, self.cfg.placement)
+        patch = self._tile(step)
         if self.cfg.detector.channels_last:  # before the paste, so the detector input needs no copy
             images = images.contiguous(memory_format=torch.channels_last)
-        # The batch is a fresh tensor every step: paste in place (saves a full-size copy).
-        adv, _ = self.eot(attacked, images, centers, sizes, batch_idx, params=params, generator=generator,
-                          inplace=not images.requires_grad)
+        if self.texture is not None:
+            adv, _ = self.texture(patch, images, boxes, batch_idx, masks, generator=generator, draw=params,
+                                  inplace=not images.requires_grad)
+        else:
+            attacked = self.cutout(patch, _seeded(seed, 4, step, torch.device("cpu")))
+            centers, sizes = place_patches(boxes, self.cfg.placement)
+            # The batch is a fresh tensor every step: paste in place (saves a full-size copy).
+            adv, _ = self.eot(attacked, images, centers, sizes, batch_idx, params=params, generator=generator,
+                              inplace=not images.requires_grad)
         size = self.resolution.draw(_seeded(seed, 3, step, torch.device("cpu")))
         ratio = size / adv.shape[-1]
         adv = self.resolution.resize(adv, size)
@@ -280,7 +314,12 @@ class Trainer:
         generator = _seeded(self.cfg.run.seed, 2, step, self.device)
         if not self.dist.active:
             images, boxes, batch_idx = self.scene.batch(indices)
-            return images, boxes, batch_idx, generator, None
+            return images, boxes, batch_idx, generator, None, self.scene.batch_masks(indices)
+        if self.is_texture:  # each rank draws for its own persons (a stream per rank)
+            local = indices[self.dist.shard(len(indices))]
+            images, boxes, batch_idx = self.scene.batch(local)
+            gen = _seeded(self.cfg.run.seed * 131 + self.dist.rank, 2, step, self.device)
+            return images, boxes, batch_idx, gen, None, self.scene.batch_masks(local)
         boxes_all, idx_all = self.scene.batch_boxes(indices)
         centers, sizes = place_patches(boxes_all, self.cfg.placement)
         canvas = tuple(self.scene.images.shape[-2:])
@@ -288,7 +327,7 @@ class Trainer:
         local = self.dist.shard(len(indices))
         params = select_instances(params, torch.isin(idx_all, local).to(self.device))
         images, boxes, batch_idx = self.scene.batch(indices[local])
-        return images, boxes, batch_idx, None, params
+        return images, boxes, batch_idx, None, params, None
 
     def fit(self) -> Tensor:
         """Train until ``total_steps``; returns the final patch ``(3, P, P)``. Interrupted runs
@@ -304,9 +343,11 @@ class Trainer:
                 while st.batch < self.steps_per_epoch and st.step < self.total_steps:
                     bs = cfg.optim.batch_size
                     indices = order[st.batch * bs : (st.batch + 1) * bs]
-                    images, boxes, batch_idx, gen, params = self._next_batch(indices, st.step)
+                    images, boxes, batch_idx, gen, params, masks = self._next_batch(indices, st.step)
                     images, boxes, batch_idx = (t.to(self.device, non_blocking=True) for t in (images, boxes, batch_idx))
-                    loss, parts, raw = self.train_step(images, boxes, batch_idx, gen, params, n_global=len(indices))
+                    masks = masks.to(self.device, non_blocking=True) if masks is not None else None
+                    loss, parts, raw = self.train_step(images, boxes, batch_idx, gen, params, n_global=len(indices),
+                                                       masks=masks)
                     self._loss_sum += loss
                     st.step += 1
                     st.batch += 1

@@ -9,8 +9,9 @@ may equally be applied to the tile before rendering).
 
 Steps (no Python loop over instances):
 
-1. **ROI**: the bounding rectangle of each mask's support (``mask > 0``), all instances at one
-   common size ``(Sh, Sw)`` = the largest support extent, moved inside the image. Pixels outside a
+1. **ROI**: the bounding rectangle of each mask's support (``mask > 0``); instances are split into
+   at most three groups by size (:func:`roi_groups`), each group rendered at one common size
+   ``(Sh, Sw)`` = its largest support extent, moved inside the image. Pixels outside a
    mask's support have zero alpha, so nothing is lost by not rendering them.
 2. **Texture**: one :func:`toroidal_crops` call over the ROIs. Image pixel ``(y, x)`` (integer
    pixel indices, the convention of ``toroidal_crops``' output pixels) of instance ``i`` samples the
@@ -23,10 +24,11 @@ Steps (no Python loop over instances):
    clamped to ``[0, max_factor]``; ``rendered = clamp(texture * factor, 0, 1)``. A uniform photo
    gives ``factor == 1`` (the texture's own colours); a pixel half as bright as the garment's mean
    halves the texture there.
-4. **Paste**: :func:`~patchkit.eot.composite.composite`, one scatter:
+4. **Paste**: :func:`~patchkit.eot.composite.composite_pixels`, one scatter:
    ``out = img + sum_i w_i * (rendered_i - img)`` with ``w_i = a_i / max(1, sum_j a_j)``; for one
    instance that is ``img * (1 - a) + rendered * a``. Overlapping instances of one image are
-   averaged weighted by alpha (order independent). Pixels with zero alpha are never written.
+   averaged weighted by alpha (order independent; all size groups in one scatter). Pixels with
+   zero alpha are never written.
 
 Memory: the crops, the gathered photo and the masks over the ROIs are ``O(N * Sh * Sw)`` floats
 (about ``8 * N * Sh * Sw``, plus the autograd buffers of ``grid_sample``), at most
@@ -36,10 +38,13 @@ Memory: the crops, the gathered photo and the masks over the ROIs are ``O(N * Sh
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from patchkit.eot.composite import composite
+from patchkit.eot.composite import composite_pixels, roi_pixels
 from patchkit.patches.texture import toroidal_crops
 
 __all__ = ["LUMA_709", "luminance", "mask_rois", "render_cloth", "shading_factor"]
@@ -55,6 +60,14 @@ def luminance(images: Tensor) -> Tensor:
     return torch.einsum("...chw,c->...hw", images, w)
 
 
+def _extent(occupied: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """First occupied index and run length (0 when empty) of each row of ``occupied (N, L)``."""
+    first = occupied.int().argmax(1)
+    last = size - 1 - occupied.flip(1).int().argmax(1)
+    length = torch.where(occupied.any(1), last - first + 1, torch.zeros_like(first))
+    return first.long(), length.long()
+
+
 def mask_rois(masks: Tensor) -> tuple[Tensor, Tensor, int, int]:
     """Common-size ROIs covering each mask's support (``mask > 0``), inside the image.
 
@@ -67,23 +80,46 @@ def mask_rois(masks: Tensor) -> tuple[Tensor, Tensor, int, int]:
         mask's whole support; an empty mask gets an arbitrary ROI.
     """
     n, h, w = masks.shape
-    dev = masks.device
     support = masks > 0
     rows, cols = support.any(2), support.any(1)  # (N, H), (N, W)
 
-    def extent(occupied: Tensor, size: int) -> tuple[Tensor, Tensor]:
-        first = occupied.int().argmax(1)
-        last = size - 1 - occupied.flip(1).int().argmax(1)
-        length = torch.where(occupied.any(1), last - first + 1, torch.zeros_like(first))
-        return first.long(), length.long()
+    ry, hy = _extent(rows, h)
+    rx, wx = _extent(cols, w)
+    return _common_rois(ry, rx, hy, wx, h, w)
 
-    ry, hy = extent(rows, h)
-    rx, wx = extent(cols, w)
+
+def _common_rois(ry: Tensor, rx: Tensor, hy: Tensor, wx: Tensor, h: int, w: int) -> tuple[Tensor, Tensor, int, int]:
+    """One ROI size (the largest extent) for supports starting at ``(ry, rx)`` of size ``(hy, wx)``."""
+    n, dev = ry.shape[0], ry.device
     sh = int(hy.max().item()) if n else 0
     sw = int(wx.max().item()) if n else 0
     y0 = ry.clamp(max=h - sh) if sh else torch.zeros(n, dtype=torch.long, device=dev)
     x0 = rx.clamp(max=w - sw) if sw else torch.zeros(n, dtype=torch.long, device=dev)
     return y0, x0, sh, sw
+
+
+def roi_groups(hy: Tensor, wx: Tensor, max_groups: int = 3) -> list[Tensor]:
+    """Split instances whose supports are ``hy x wx`` pixels into at most ``max_groups`` groups
+    rendered at one ROI size each (a group's largest extent), minimising the pixels rendered
+    (instances sorted by area, contiguous splits, dynamic programming). Returns index tensors."""
+    n = int(hy.shape[0])
+    order = (hy * wx).argsort()
+    hs, ws = hy[order].tolist(), wx[order].tolist()
+    best = {(0, 0): (0, [])}  # (instances done, groups used) -> (cost, cut points)
+    for g in range(1, max_groups + 1):
+        for end in range(1, n + 1):
+            cands = []
+            for start in range(0, end):
+                prev = best.get((start, g - 1))
+                if prev is None:
+                    continue
+                cost = prev[0] + (end - start) * max(hs[start:end]) * max(ws[start:end])
+                cands.append((cost, prev[1] + [end]))
+            if cands:
+                best[(end, g)] = min(cands)
+    _, _, cuts = min((best[(n, g)][0], g, best[(n, g)][1]) for g in range(1, max_groups + 1) if (n, g) in best)
+    bounds = [0] + cuts
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def shading_factor(lum: Tensor, alpha: Tensor, shade_strength: float = 1.0, max_factor: float = 2.0,
@@ -106,6 +142,23 @@ def shading_factor(lum: Tensor, alpha: Tensor, shade_strength: float = 1.0, max_
     return (1.0 + shade_strength * (factor - 1.0)).clamp(0.0, max_factor)
 
 
+def _roi_displacement(field: tuple[Tensor, float], boxes: Tensor, y0: Tensor, x0: Tensor, sh: int,
+                      sw: int) -> Tensor:
+    """A box-frame displacement field sampled at every ROI pixel -> ``(N, 2, sh, sw)`` ``(dy, dx)``
+    in image pixels (a box unit is half the box side)."""
+    disp, extent = field
+    n, dev, dtype = boxes.shape[0], boxes.device, boxes.dtype
+    half = ((boxes[:, 2:] - boxes[:, :2]) / 2).clamp_min(0.5)  # (N, 2) half (w, h)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    ys = (y0[:, None] + torch.arange(sh, device=dev)).to(dtype) + 0.5  # pixel centres
+    xs = (x0[:, None] + torch.arange(sw, device=dev)).to(dtype) + 0.5
+    qy = (ys - centre[:, 1:2]) / half[:, 1:2]  # (N, sh) box units
+    qx = (xs - centre[:, 0:1]) / half[:, 0:1]  # (N, sw)
+    grid = torch.stack((qx[:, None, :].expand(n, sh, sw), qy[:, :, None].expand(n, sh, sw)), dim=-1) / extent
+    d = F.grid_sample(disp.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return torch.stack((d[:, 1] * half[:, 1, None, None], d[:, 0] * half[:, 0, None, None]), dim=1)
+
+
 def render_cloth(
     images: Tensor,
     tile: Tensor,
@@ -117,6 +170,10 @@ def render_cloth(
     shading: bool = True,
     shade_strength: float = 1.0,
     max_factor: float = 2.0,
+    angle: Tensor | None = None,
+    field: tuple[Tensor, float] | None = None,
+    appearance: Callable[[Tensor, Tensor], Tensor] | None = None,
+    inplace: bool = False,
 ) -> Tensor:
     """Texture every person instance's garment with the tiled ``tile``, batched and differentiable.
 
@@ -125,7 +182,8 @@ def render_cloth(
     Args:
         images: ``(B, 3, H, W)`` photos, RGB in [0, 1].
         tile: ``(3, T, T)`` texture tile, RGB in [0, 1] (gradients flow to it).
-        masks: ``(N, H, W)`` soft garment masks in [0, 1] (alpha; not differentiated), e.g. from
+        masks: ``(N, H, W)`` soft garment masks in [0, 1] (alpha; not differentiated), or uint8
+            in [0, 255] (``Scene.masks``' form), e.g. from
             :func:`~patchkit.scenes.masks.garment_region`.
         batch_idx: ``(N,)`` int64 image index of each instance.
         boxes: ``(N, 4)`` person boxes xyxy in image pixels; the texture is anchored at
@@ -136,6 +194,17 @@ def render_cloth(
         shading: multiply the texture by the photo's luminance ratio under the mask.
         shade_strength: blend of the shading factor, ``1 + shade_strength * (factor - 1)``.
         max_factor: upper clamp of the shading factor.
+        angle: ``(N,)`` radians: each instance's texture rotated about its ROI centre (cloth
+            pattern orientation), see :func:`~patchkit.patches.texture.toroidal_crops`.
+        field: a cloth warp ``(displacement (N, 2, G, G), extent)`` as given by
+            :meth:`patchkit.eot.cloth.RandomTPS.displacement_field`: the displacement in the
+            box's normalised frame (the box spans [-1, 1]; channel 0 = x) sampled over
+            ``[-extent, extent]^2``; the texture is dragged by it, in box units.
+        appearance: ``appearance(x, idx)`` is applied to the shaded texture ``x`` ``(k, 3, sh, sw)``
+            of the instances ``idx`` ``(k,)`` before compositing (the photometric and camera EOT
+            of :meth:`patchkit.eot.pipeline.EOTPipeline.appearance`).
+        inplace: composite into ``images`` itself (saves a full-size copy; only when ``images``
+            does not require grad and is not needed afterwards).
 
     Returns:
         ``(B, 3, H, W)`` rendered images; pixels where every mask is 0 are exactly the input.
@@ -154,31 +223,46 @@ def render_cloth(
     dtype = tile.dtype if tile.is_floating_point() else torch.float32
     if n == 0:
         return images.clone()
-    masks = masks.detach().to(device=dev, dtype=dtype)
+    masks = masks.detach().to(device=dev)  # uint8 masks stay uint8 (a quarter of the memory traffic)
     batch_idx = batch_idx.to(device=dev, dtype=torch.long)
-    y0, x0, sh, sw = mask_rois(masks)
-    if sh == 0 or sw == 0:
+    h, w = masks.shape[-2:]
+    support = masks > 0
+    ry, hy = _extent(support.any(2), h)
+    rx, wx = _extent(support.any(1), w)
+    if int(hy.max()) == 0 or int(wx.max()) == 0:
         return images.clone()
-
-    # texture over each ROI: ROI pixel (r, c) is image pixel (y0 + r, x0 + c)
     scale_t = torch.as_tensor(scale, device=dev, dtype=dtype).reshape(-1).expand(n)
-    anchor = torch.stack((boxes[:, 1], boxes[:, 0]), dim=1).to(device=dev, dtype=dtype)  # (N, 2) y, x
-    roi_origin = torch.stack((y0, x0), dim=1).to(dtype)
-    crop_offsets = offsets.to(device=dev, dtype=dtype) + scale_t[:, None] * (roi_origin - anchor)
-    texture = toroidal_crops(tile.to(dev), crop_offsets, (sh, sw), scale_t)  # (N, 3, sh, sw)
-
-    # gather masks and photo over the ROIs (the ROIs lie inside the image)
-    ys = y0[:, None] + torch.arange(sh, device=dev)  # (N, sh)
-    xs = x0[:, None] + torch.arange(sw, device=dev)  # (N, sw)
-    inst = torch.arange(n, device=dev)[:, None, None]
-    alpha = masks[inst, ys[:, :, None], xs[:, None, :]].clamp(0.0, 1.0)  # (N, sh, sw)
-
+    boxes = boxes.to(device=dev, dtype=dtype)
+    offsets = offsets.to(device=dev, dtype=dtype)
+    lum = None
     if shading and shade_strength != 0.0:
-        photo = images[batch_idx[:, None, None, None], torch.arange(3, device=dev)[None, :, None, None],
-                       ys[:, None, :, None], xs[:, None, None, :]].to(dtype)  # (N, 3, sh, sw)
-        factor = shading_factor(luminance(photo), alpha, shade_strength, max_factor)
-        rendered = (texture * factor[:, None]).clamp(0.0, 1.0)
-    else:
+        with torch.no_grad():  # the photo is not differentiated; luminance once per image
+            lum = luminance(images.detach().to(dtype))
+    pixels = []  # each group's covered pixels, pasted together in one scatter
+    # persons of very different sizes are rendered in a few groups, each at its own ROI size
+    for idx in roi_groups(hy, wx) if n > 1 else [torch.arange(n, device=dev)]:
+        y0, x0, sh, sw = _common_rois(ry[idx], rx[idx], hy[idx], wx[idx], h, w)
+        if sh == 0 or sw == 0:
+            continue
+        # texture over each ROI: ROI pixel (r, c) is image pixel (y0 + r, x0 + c)
+        sc, bx = scale_t[idx], boxes[idx]
+        anchor = torch.stack((bx[:, 1], bx[:, 0]), dim=1)  # (k, 2) y, x
+        crop_offsets = offsets[idx] + sc[:, None] * (torch.stack((y0, x0), dim=1).to(dtype) - anchor)
+        disp = None if field is None else _roi_displacement((field[0][idx], field[1]), bx, y0, x0, sh, sw)
+        texture = toroidal_crops(tile.to(dev), crop_offsets, (sh, sw), sc, None if angle is None else angle[idx],
+                                 disp, antialias=True)  # (k, 3, sh, sw)
+        # flat gathers (take) instead of 4-D advanced indexing: several times faster on CPU
+        pix = (y0[:, None] + torch.arange(sh, device=dev))[:, :, None] * w + (x0[:, None] + torch.arange(sw, device=dev))[:, None, :]
+        alpha = masks.take(idx[:, None, None] * (h * w) + pix).to(dtype)
+        alpha = alpha / 255.0 if masks.dtype == torch.uint8 else alpha.clamp(0.0, 1.0)
         rendered = texture
-
-    return composite(images, rendered.to(images.dtype), alpha[:, None].to(images.dtype), batch_idx, x0, y0)
+        if lum is not None:
+            factor = shading_factor(lum.take(batch_idx[idx][:, None, None] * (h * w) + pix), alpha, shade_strength,
+                                    max_factor)
+            rendered = (texture * factor[:, None]).clamp(0.0, 1.0)
+        if appearance is not None:
+            rendered = appearance(rendered, idx)
+        pixels.append(roi_pixels(rendered.to(images.dtype), alpha[:, None].to(images.dtype), batch_idx[idx], x0, y0,
+                                 (h, w)))
+    colour, a, batch, ys, xs = (torch.cat(p, dim=-1 if k == 0 else 0) for k, p in enumerate(zip(*pixels)))
+    return composite_pixels(images, colour, a, batch, ys, xs, inplace=inplace)

@@ -265,10 +265,21 @@ def composite(images: Tensor, colour: Tensor, alpha: Tensor, batch_idx: Tensor, 
         w.r.t. ``colour`` (and ``images`` where it requires grad).
     """
     n, c, sh, sw = colour.shape
-    img_h, img_w = images.shape[-2:]
     if n == 0:
         return images if inplace else images.clone()
-    dev = images.device
+    flat_colour, a, batch, py, px = roi_pixels(colour, alpha, batch_idx, x0, y0, tuple(images.shape[-2:]))
+    return composite_pixels(images, flat_colour, a, batch, py, px, inplace=inplace,
+                            overlap=rois_overlap(x0, y0, sh, sw, batch_idx), scratch=scratch)
+
+
+def roi_pixels(colour: Tensor, alpha: Tensor, batch_idx: Tensor, x0: Tensor, y0: Tensor,
+               image_hw: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The covered pixels of rectangular ROIs as the flat lists :func:`composite_pixels` takes
+    (arguments as :func:`composite`): ``colour (C, M)``, ``alpha (M,)``, ``batch``, ``ys``, ``xs``
+    ``(M,)``; pixels outside the image or with zero alpha are left out."""
+    n, c, sh, sw = colour.shape
+    img_h, img_w = image_hw
+    dev = colour.device
     with torch.no_grad():
         xs = x0[:, None] + torch.arange(sw, device=dev)
         ys = y0[:, None] + torch.arange(sh, device=dev)
@@ -277,6 +288,4 @@ def composite(images: Tensor, colour: Tensor, alpha: Tensor, batch_idx: Tensor, 
         a = alpha.detach()[inst, 0, r, col]
         py, px = y0[inst] + r, x0[inst] + col
         batch = batch_idx.long()[inst]
-    flat_colour = colour.permute(1, 0, 2, 3)[:, inst, r, col]  # (C, M)
-    return composite_pixels(images, flat_colour, a, batch, py, px, inplace=inplace,
-                            overlap=rois_overlap(x0, y0, sh, sw, batch_idx), scratch=scratch)
+    return colour.permute(1, 0, 2, 3)[:, inst, r, col], a, batch, py, px

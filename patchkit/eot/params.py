@@ -70,6 +70,17 @@ class EOTParams(Mapping):
             }
         return out
 
+    def select(self, index: Tensor) -> "EOTParams":
+        """The draw of the instances ``index``: a bool mask ``(N,)`` or int64 indices ``(k,)`` (in
+        that order). Per-instance tensors (first dimension ``N``) are sliced, others kept."""
+        n = self.num_instances
+        k = int(index.sum()) if index.dtype == torch.bool else int(index.shape[0])
+        out = EOTParams(num_instances=k)
+        for name, data in self._items.items():
+            out[name] = {key: (v[index.to(v.device)] if v.ndim > 0 and v.shape[0] == n else v)
+                         for key, v in data.items()}
+        return out
+
     def to_dict(self) -> dict:
         """Plain nested dict ``{"num_instances": Tensor, "ops": {name: {key: Tensor}}}`` with CPU
         tensors, safe for ``torch.save`` and ``torch.load(weights_only=True)``."""

@@ -260,6 +260,16 @@ class EOTPipeline(nn.Module):
             x = F.interpolate(x, size=working_hw, mode="bilinear", align_corners=False, antialias=True)
         return x
 
+    def appearance(self, x: Tensor, params: EOTParams, scale: Tensor | None = None) -> Tensor:
+        """The photometric and camera ops (colour, blur, pixel) of the draw ``params`` on
+        ``x`` ``(N or 1, 3, h, w)`` in [0, 1] -> ``(N, 3, h, w)`` in [0, 1]; ``scale`` ``(N, 2)`` is
+        ``x``'s pixels per screen pixel (default 1: ``x`` is at screen resolution, e.g. a texture
+        rendered over image pixels). The geometric and warp ops are not applied."""
+        n = params.num_instances
+        if scale is None:
+            scale = torch.ones(n, 2, device=x.device, dtype=torch.float32)
+        return self._appearance(x, params, scale, n)
+
     def _appearance(self, x: Tensor, params: EOTParams, scale: Tensor, n: int) -> Tensor:
         """Per-instance photometric and camera ops on the working tensor -> ``(N, 3, Rh, Rw)``."""
         affine = None

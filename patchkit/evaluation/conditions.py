@@ -95,6 +95,19 @@ def read_patch_uint8(path: str | Path, command: str) -> np.ndarray:
     return patch.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy().copy()
 
 
+def unique_name(path: str | Path, used: set[str], warnings: list[str], what: str = "patch") -> str:
+    """The condition name of ``path``: its stem, or ``stem_2``, ``stem_3``... when taken (with a
+    warning appended); the name is added to ``used``."""
+    stem = Path(path).stem
+    name, k = stem, 2
+    while name in used:
+        name, k = f"{stem}_{k}", k + 1
+    if name != stem:
+        warnings.append(f"{path}: another {what} is already named '{stem}'; this one is reported as '{name}'")
+    used.add(name)
+    return name
+
+
 def read_sidecar(patch_path: str | Path) -> dict:
     """The JSON sidecar beside a patch (``NAME.json``), ``{}`` when absent; a broken file is an error."""
     side = Path(patch_path).with_suffix(".json")
@@ -146,14 +159,7 @@ def build_conditions(patch_paths: list[str | Path], seed: int = 0) -> tuple[list
         tensor, w = load_patch(p)
         warnings += w
         side = read_sidecar(p)
-        name = Path(p).stem
-        k = 2
-        while name in used:
-            name = f"{Path(p).stem}_{k}"
-            k += 1
-        if name != Path(p).stem:
-            warnings.append(f"{p}: another patch is already named '{Path(p).stem}'; this one is reported as '{name}'")
-        used.add(name)
+        name = unique_name(p, used, warnings, "patch")
         patches.append(Condition(name, tensor, str(p), trained_on(side), side))
     h, w = (patches[0].patch.shape[-2:] if patches else (300, 300))
     g = torch.Generator().manual_seed(seed)

@@ -179,6 +179,7 @@ def evaluate_detector(
     opts: EvalOptions,
     progress: Callable[[str], None] | None = None,
     clean_detections: list[Detections] | None = None,
+    detect: Callable[[str, list[Tensor], Condition, int, float], list[Detections]] | None = None,
 ) -> DetectorEvaluation:
     """Metrics of one detector for every reference and condition.
 
@@ -190,10 +191,13 @@ def evaluate_detector(
         conditions: from :func:`patchkit.evaluation.conditions.build_conditions`.
         clean_detections: the detector's detections on the clean images at a confidence
             ``<= min(score_conf, thresholds)`` when already computed (see :func:`clean_detections`).
+        detect: replaces the patch paste for conditions with a patch: ``detect(reference name,
+            reference boxes, condition, sample k, conf)`` -> detections per image (textures:
+            :class:`patchkit.evaluation.textures.TextureSetup`); ``opts.samples`` renders per image.
     """
     conf = min(opts.score_conf, min(opts.thresholds))
     eot = EOTPipeline(opts.eot if opts.eot is not None else EOTConfig.all_disabled())
-    samples = max(1, opts.samples) if opts.eot is not None else 1
+    samples = max(1, opts.samples) if (opts.eot is not None or detect is not None) else 1
     rows: list[dict] = []
     curves: dict[tuple[str, str], PRCurve] = {}
     clean_dets = clean_detections
@@ -209,6 +213,8 @@ def evaluate_detector(
                     if clean_dets is None:
                         clean_dets, _ = detect_conditioned(detector, images, ref_boxes, None, opts, eot, None, conf)
                     dets = clean_dets
+                elif detect is not None:
+                    dets = detect(ref_name, ref_boxes, cond, k, conf)
                 else:
                     dets, _ = detect_conditioned(detector, images, ref_boxes, cond.patch, opts, eot, opts.seed + k, conf)
                 table = match(dets, ref_boxes, IOU_50_95, rule=opts.rule)

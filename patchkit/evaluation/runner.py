@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import time
@@ -74,9 +75,14 @@ def run_evaluation(
     csv_path: str | Path | None = None,
     plots: bool = True,
     progress: Callable[[str], None] | None = None,
+    texture=None,
 ) -> dict:
     """Evaluate every detector; write outputs; return the JSON dict (``results`` per
-    detector x reference x condition, ``transfer`` matrices, ``meta``)."""
+    detector x reference x condition, ``transfer`` matrices, ``meta``).
+
+    ``texture`` (a :class:`patchkit.evaluation.textures.TextureSetup`): the conditions' images are
+    tiles rendered on the persons' garments instead of pasted patches; rows get ``kind``,
+    ``coverage`` and ``tile_cm``, and ``meta`` the texture settings."""
     refs_wanted = [r for r in references if r != "labels" or label_boxes is not None]
     if not refs_wanted:
         raise PatchkitError("no reference to score against: the scene has no labels and 'self' was not asked for")
@@ -90,7 +96,12 @@ def run_evaluation(
             refs["self"] = self_references(clean, opts.ref_conf)
         if "labels" in refs_wanted:
             refs["labels"] = label_boxes
-        ev = evaluate_detector(det, name, images, refs, conditions, opts, progress, clean_detections=clean)
+        hook = None if texture is None else functools.partial(texture.detect, det)
+        ev = evaluate_detector(det, name, images, refs, conditions, opts, progress, clean_detections=clean,
+                               detect=hook)
+        if texture is not None:
+            for r in ev.rows:
+                r.update(texture.row_fields(det, r["reference"], r["condition"]))
         rows += ev.rows
         for (ref, cond), c in ev.curves.items():
             curves.setdefault((name, ref), {})[cond] = c
@@ -113,5 +124,8 @@ def run_evaluation(
             "seconds": round(time.perf_counter() - t0, 3),
         },
     }
+    if texture is not None:
+        result["meta"].update(texture.meta())
+        result["meta"].pop("placement", None)
     result["files"] = write_outputs(out_dir, result, curves, thresholds, json_path, csv_path, plots)
     return result

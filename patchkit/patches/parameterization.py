@@ -6,7 +6,7 @@ Each is an ``nn.Module`` whose ``forward()`` returns the digital patch ``(3, H, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -17,6 +17,59 @@ from patchkit.errors import PatchkitError
 from patchkit.io import load_image_tensor
 
 KINDS = ("raw", "sigmoid", "lowres", "palette")
+TEXTURE_KINDS = ("raw", "lowres", "camouflage")
+PATCH_KINDS = ("patch", "texture")
+
+
+@dataclass
+class TextureConfig:
+    """A clothing texture (``patch.kind: texture``): one seamless tile and how it is worn.
+
+    Attributes:
+        tile_cm: the tile's physical repeat length in centimetres (square tile).
+        person_height_cm: assumed height of every person: the cloth's scale follows each
+            person's box height (one repeat spans ``tile_cm * box_h / person_height_cm`` pixels).
+        garment: ``upper`` | ``lower`` | ``both`` (the part of the body the cloth covers).
+        edge: soft-edge width in canvas pixels of mask-derived garments (odd).
+        softness: soft edge of box-derived garments, as a fraction of the box size.
+        scale_jitter: per person, the repeat is scaled by a log-uniform factor in
+            ``[1 / (1 + j), 1 + j]`` (height and body-build variation).
+        rotation: per person, the cloth pattern is rotated uniformly in ``+-rotation`` degrees.
+        shading: strength of the shading by the photo's own luminance (0 = flat, 1 = full).
+        max_shade: highest shading factor (highlights).
+        cells: Voronoi cells of the tile for ``parameterization: camouflage``.
+        colours: printable colours of ``camouflage``: the ``colours`` of ``patch.palette`` (its
+            ``palette_size`` colours for a profile) farthest apart in CIELAB.
+        tau: ``[start, end]`` Gumbel-softmax temperature of ``camouflage``, annealed
+            geometrically over the run; the saved tile is hardened (exactly ``colours`` colours).
+    """
+
+    tile_cm: float = 20.0
+    person_height_cm: float = 170.0
+    garment: str = "both"
+    edge: int = 5
+    softness: float = 0.05
+    scale_jitter: float = 0.2
+    rotation: float = 10.0
+    shading: float = 1.0
+    max_shade: float = 2.0
+    cells: int = 64
+    colours: int = 4
+    tau: list[float] = field(default_factory=lambda: [1.0, 0.1])
+
+    def validate(self) -> None:
+        if self.tile_cm <= 0 or self.person_height_cm <= 0:
+            raise ValueError("patch.texture.tile_cm and person_height_cm must be > 0 centimetres")
+        if self.garment not in ("upper", "lower", "both"):
+            raise ValueError(f"patch.texture.garment must be upper, lower or both, got {self.garment!r}")
+        if self.edge < 1 or self.edge % 2 == 0:
+            raise ValueError(f"patch.texture.edge must be an odd number of pixels >= 1, got {self.edge}")
+        if not 0 <= self.scale_jitter < 4 or not 0 <= self.rotation <= 180 or not 0 <= self.shading <= 1:
+            raise ValueError("patch.texture: scale_jitter in [0, 4), rotation in [0, 180] degrees, shading in [0, 1]")
+        if self.cells < 1 or self.colours < 1:
+            raise ValueError("patch.texture.cells and colours must be >= 1")
+        if len(self.tau) != 2 or not all(t > 0 for t in self.tau):
+            raise ValueError(f"patch.texture.tau must be [start, end], both > 0, got {list(self.tau)}")
 
 
 @dataclass
@@ -24,7 +77,9 @@ class PatchConfig:
     """The patch being optimised.
 
     Attributes:
-        size: side of the digital patch in pixels (square).
+        kind: ``patch`` (a printed square placed on each box) or ``texture`` (a periodic tile
+            worn as clothing over each person's garment region; see :class:`TextureConfig`).
+        size: side of the digital patch (or texture tile) in pixels (square).
         init: ``gray`` | ``random`` | ``white`` | path to an RGB PNG of exactly ``size`` x ``size``.
         parameterization: ``raw`` (pixels, clamped to [0, 1]), ``sigmoid`` (pixels through a
             sigmoid), ``lowres`` (a ``size / lowres_factor`` grid upsampled bilinearly) or
@@ -32,19 +87,30 @@ class PatchConfig:
         lowres_factor: downsampling factor of ``lowres`` (integer >= 1).
         palette: for ``palette``: ``legacy`` (the literature's 30 colours) or a printer profile path.
         palette_size: colours drawn from a printer profile for ``palette``.
+        texture: the tile's physical size and how it is worn (``kind: texture``); textures
+            take ``parameterization`` ``raw``, ``lowres`` (seamless, wrap-around upsampling) or
+            ``camouflage``.
     """
 
+    kind: str = "patch"
     size: int = 300
     init: str = "gray"
     parameterization: str = "raw"
     lowres_factor: int = 4
     palette: str = "legacy"
     palette_size: int = 32
+    texture: TextureConfig = field(default_factory=TextureConfig)
 
     def validate(self) -> None:
         if self.size < 8:
             raise ValueError("patch.size must be >= 8 pixels")
-        if self.parameterization not in KINDS:
+        if self.kind not in PATCH_KINDS:
+            raise ValueError(f"patch.kind must be patch or texture, got {self.kind!r}")
+        if self.kind == "texture":
+            if self.parameterization not in TEXTURE_KINDS:
+                raise ValueError(f"a texture's patch.parameterization must be one of {', '.join(TEXTURE_KINDS)}, "
+                                 f"got {self.parameterization!r}")
+        elif self.parameterization not in KINDS:
             raise ValueError(
                 f"patch.parameterization must be one of {', '.join(KINDS)}, got {self.parameterization!r}"
             )
@@ -148,8 +214,13 @@ class PalettePatch(PatchParam):
 
 
 def build_patch(cfg: PatchConfig, palette: Tensor | None = None, generator: torch.Generator | None = None) -> PatchParam:
-    """Build the parameterisation named by ``cfg.parameterization``."""
+    """Build the parameterisation named by ``cfg.parameterization`` (of a texture tile when
+    ``cfg.kind == "texture"``)."""
     init = initial_patch(cfg.init, cfg.size, generator)
+    if cfg.kind == "texture":
+        from patchkit.patches.texture import build_texture  # texture.py builds on this module
+
+        return build_texture(cfg, init, palette)
     if cfg.parameterization == "raw":
         return RawPatch(init)
     if cfg.parameterization == "sigmoid":

@@ -25,6 +25,8 @@ from patchkit.patches.parameterization import PatchParam, RawPatch
 
 __all__ = [
     "Camouflage",
+    "build_texture",
+    "camouflage_tau",
     "TextureLowFreq",
     "TextureRaw",
     "random_offsets",
@@ -43,6 +45,9 @@ def toroidal_crops(
     offsets: Tensor,
     out_size: tuple[int, int],
     scale: Tensor | float = 1.0,
+    angle: Tensor | None = None,
+    displacement: Tensor | None = None,
+    antialias: bool = False,
 ) -> Tensor:
     """Crops of the infinitely tiled texture, one per instance, in one differentiable call.
 
@@ -57,7 +62,14 @@ def toroidal_crops(
         offsets: ``(N, 2)`` crop origins ``(y, x)`` in tile pixels (any real value; wrapped).
         out_size: ``(h, w)`` of every crop in output pixels.
         scale: ``(N,)`` or a scalar: tile pixels per output pixel (> 1 shrinks the texture).
-            No antialiasing: for ``scale`` well above 1, low-pass the tile first.
+            Without ``antialias``, for ``scale`` well above 1, low-pass the tile first.
+        angle: ``(N,)`` radians or None: the output grid is rotated by ``angle`` about the
+            crop's centre before sampling (the texture appears rotated by ``-angle``).
+        displacement: ``(N, 2, h, w)`` or None: ``(dy, dx)`` in output pixels added to each output
+            pixel's position before rotation and scaling (a cloth warp, e.g. a TPS field).
+        antialias: an instance whose ``scale`` is 2 or more reads a mip level of the tile (the
+            tile averaged over 2^l x 2^l blocks, l = floor(log2(scale)), at most 3) instead of
+            skipping tile pixels; the mip levels need a tile side divisible by 2^l.
 
     Returns:
         ``(N, 3, h, w)``.
@@ -75,18 +87,49 @@ def toroidal_crops(
 
     rows = torch.arange(h, device=tile.device, dtype=dtype)
     cols = torch.arange(w, device=tile.device, dtype=dtype)
-    y = torch.remainder(offsets[:, 0, None] + scale[:, None] * rows, th)  # (N, h) in [0, Th)
-    x = torch.remainder(offsets[:, 1, None] + scale[:, None] * cols, tw)  # (N, w) in [0, Tw)
+    if angle is None and displacement is None:  # separable: one (N, h) and one (N, w) profile
+        y = torch.remainder(offsets[:, 0, None] + scale[:, None] * rows, th)[:, :, None].expand(n, h, w)
+        x = torch.remainder(offsets[:, 1, None] + scale[:, None] * cols, tw)[:, None, :].expand(n, h, w)
+    else:
+        r, c = rows[None, :, None].expand(n, h, w), cols[None, None, :].expand(n, h, w)
+        if displacement is not None:
+            if displacement.shape != (n, 2, h, w):
+                raise ValueError(f"displacement must be ({n}, 2, {h}, {w}), got {tuple(displacement.shape)}")
+            r, c = r + displacement[:, 0].to(dtype), c + displacement[:, 1].to(dtype)
+        if angle is not None:
+            cos, sin = (f(angle.to(device=tile.device, dtype=dtype).reshape(n, 1, 1)) for f in (torch.cos, torch.sin))
+            dr, dc = r - (h - 1) / 2, c - (w - 1) / 2
+            r, c = (h - 1) / 2 + cos * dr - sin * dc, (w - 1) / 2 + sin * dr + cos * dc
+        y = torch.remainder(offsets[:, 0, None, None] + scale[:, None, None] * r, th)  # (N, h, w) in [0, Th)
+        x = torch.remainder(offsets[:, 1, None, None] + scale[:, None, None] * c, tw)
 
+    if not antialias:
+        return _sample_periodic(tile, y, x)
+    # mip levels: level l is the tile averaged over 2^l x 2^l blocks (still seamless); an instance
+    # reading 2^l or more tile pixels per output pixel samples level l (at most 3 levels)
+    top = 0
+    while top < 3 and th % 2 ** (top + 1) == 0 and tw % 2 ** (top + 1) == 0 and min(th, tw) // 2 ** (top + 1) >= 2:
+        top += 1
+    level = torch.log2(scale.detach().clamp_min(1.0)).floor().clamp(0, top).long()
+    out = tile.new_zeros(n, tile.shape[0], h, w)
+    for lv in level.unique().tolist():
+        sel = (level == lv).nonzero().flatten()
+        f = 2 ** lv
+        mip = tile if lv == 0 else F.avg_pool2d(tile[None], f)[0]
+        # level pixel j covers tile pixels [j f, (j + 1) f), centred at j f + (f - 1) / 2
+        out[sel] = _sample_periodic(mip, (y[sel] - (f - 1) / 2) / f % (th // f), (x[sel] - (f - 1) / 2) / f % (tw // f))
+    return out
+
+
+def _sample_periodic(tile: Tensor, y: Tensor, x: Tensor) -> Tensor:
+    """Bilinear samples of the tiled ``tile`` ``(C, Th, Tw)`` at tile coordinates ``y``, ``x``
+    ``(N, h, w)`` in ``[0, Th)``, ``[0, Tw)`` -> ``(N, C, h, w)``; wraps across the seam."""
+    th, tw = tile.shape[-2:]
     padded = F.pad(tile[None], (1, 1, 1, 1), mode="circular")  # (1, C, Th+2, Tw+2)
     # padded pixel j+1 is tile pixel j; align_corners=True maps -1..1 onto padded pixel 0..P-1
-    gy = 2 * (y + 1) / (th + 1) - 1
-    gx = 2 * (x + 1) / (tw + 1) - 1
-    grid = torch.stack(
-        (gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)), dim=-1
-    )  # (N, h, w, 2) as (x, y)
+    grid = torch.stack((2 * (x + 1) / (tw + 1) - 1, 2 * (y + 1) / (th + 1) - 1), dim=-1)  # (N, h, w, 2) as (x, y)
     return F.grid_sample(
-        padded.expand(n, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=True
+        padded.expand(y.shape[0], -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=True
     )
 
 
@@ -301,3 +344,28 @@ class Camouflage(PatchParam):
         pixel is exactly a palette colour and at most ``K`` distinct colours appear."""
         return self.palette[self.colour_indices()].permute(2, 0, 1).contiguous()
 
+
+
+# --------------------------------------------------------------------------- building
+
+
+def camouflage_tau(step: int, total: int, tau: tuple[float, float] | list[float]) -> float:
+    """Geometric annealing from ``tau[0]`` at step 0 to ``tau[1]`` at step ``total``."""
+    start, end = float(tau[0]), float(tau[1])
+    frac = min(max(step / max(total, 1), 0.0), 1.0)
+    return start * (end / start) ** frac
+
+
+def build_texture(cfg, init: Tensor, palette: Tensor | None = None) -> PatchParam:
+    """The texture parameterisation of a :class:`~patchkit.patches.parameterization.PatchConfig`
+    with ``kind: texture``: ``raw`` (:class:`TextureRaw`), ``lowres`` (:class:`TextureLowFreq`,
+    ``lowres_factor``) or ``camouflage`` (:class:`Camouflage` with ``texture.colours`` colours of
+    ``palette`` and ``texture.cells`` cells)."""
+    if cfg.parameterization == "raw":
+        return TextureRaw(init)
+    if cfg.parameterization == "lowres":
+        return TextureLowFreq(init, cfg.lowres_factor)
+    if palette is None:
+        raise ValueError("patch.parameterization=camouflage needs a palette (patch.palette)")
+    t = cfg.texture
+    return Camouflage(palette[: t.colours], t.cells, cfg.size, tau=t.tau[0])

@@ -44,6 +44,22 @@ def load_palette(name: str, size: int = 32) -> torch.Tensor:
     return palette_from_profile(PrinterProfile.load(name), size)
 
 
+def spread_colours(palette: torch.Tensor, k: int) -> torch.Tensor:
+    """``k`` colours of ``palette`` ``(M, 3)`` (sRGB in [0, 1]) as far apart as possible in CIELAB
+    (farthest-point sampling from the darkest), e.g. a camouflage's few colours out of a larger
+    palette; the whole palette when ``k >= M``. Sorted by lightness."""
+    if k >= len(palette):
+        return palette
+    lab = srgb_to_lab(palette.double())
+    chosen = [int(lab[:, 0].argmin())]
+    d = torch.cdist(lab, lab[chosen]).min(dim=1).values
+    while len(chosen) < k:
+        chosen.append(int(d.argmax()))
+        d = torch.minimum(d, torch.cdist(lab, lab[chosen[-1:]]).squeeze(1))
+    idx = torch.tensor(chosen)
+    return palette[idx[torch.argsort(lab[idx, 0])]]
+
+
 def palette_from_profile(
     profile: PrinterProfile,
     k: int = 30,

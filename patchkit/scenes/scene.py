@@ -38,6 +38,10 @@ class SceneConfig:
         min_size: minimum box side in pixels of the letterboxed canvas.
         max_boxes: keep at most this many target boxes per image (largest first).
         max_images: use at most this many images (0 = all), in sorted order.
+        masks: person instance masks for clothing textures: ``""`` none (box-derived clothing
+            regions), ``auto`` (the split's ``masks`` folder in a scene YAML) or a folder of
+            ultralytics polygon labels / instance-mask PNGs (see :mod:`patchkit.scenes.scene_masks`).
+        missing_masks: ``box`` | ``warn`` | ``error``: a person or image without a mask.
     """
 
     path: str = "scenes/pennfudan.yaml"
@@ -48,12 +52,16 @@ class SceneConfig:
     min_size: float = 8.0
     max_boxes: int = 16
     max_images: int = 0
+    masks: str = ""
+    missing_masks: str = "box"
 
     def validate(self) -> None:
         if not 0.0 <= self.self_label_conf <= 1.0:
             raise ValueError("scene.self_label_conf must be in [0, 1]")
         if self.max_boxes < 1:
             raise ValueError("scene.max_boxes must be >= 1")
+        if self.missing_masks not in ("box", "warn", "error"):
+            raise ValueError(f"scene.missing_masks must be box, warn or error, got {self.missing_masks!r}")
 
 
 @dataclass
@@ -77,6 +85,10 @@ class Scene:
         paths: source image paths.
         scales: ``(N, 2)`` per-axis resize ratios (x, y); canvas = original * scale + pad.
         pads: ``(N, 2)`` gray padding (x, y) in canvas pixels.
+        masks: for clothing textures, N tensors ``(M_i, S, S)`` uint8: the garment alpha of each
+            target box (0 = none, 255 = full, soft edges in between), in box order; ``None`` when
+            the scene has no masks (textures then use the box-derived clothing region); an entry
+            may be ``None`` (that image's persons use the box-derived region).
     """
 
     images: Tensor
@@ -84,6 +96,7 @@ class Scene:
     paths: list[Path]
     scales: Tensor
     pads: Tensor
+    masks: list[Tensor] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -93,12 +106,15 @@ class Scene:
         return int(sum(b.shape[0] for b in self.boxes))
 
     @classmethod
-    def from_canvases(cls, images: Tensor, boxes: list[Tensor], name: str = "canvas") -> "Scene":
+    def from_canvases(cls, images: Tensor, boxes: list[Tensor], name: str = "canvas",
+                      masks: list[Tensor] | None = None) -> "Scene":
         """A scene from already square uint8 canvases ``(N, 3, S, S)`` and per-image boxes in
-        canvas pixels (identity letterbox), e.g. synthetic or rendered images."""
+        canvas pixels (identity letterbox), e.g. synthetic or rendered images; ``masks`` as the
+        attribute (per image ``(M_i, S, S)`` uint8 garment alpha, box order)."""
         n = images.shape[0]
         paths = [Path(f"{name}_{i}") for i in range(n)]
-        return cls(images, list(boxes), paths, torch.ones(n, 2), torch.zeros(n, 2))
+        return cls(images, list(boxes), paths, torch.ones(n, 2), torch.zeros(n, 2),
+                   list(masks) if masks is not None else None)
 
     @classmethod
     def concat(cls, scenes: list["Scene"]) -> "Scene":
@@ -106,12 +122,16 @@ class Scene:
         sizes = {tuple(s.images.shape[-2:]) for s in scenes}
         if len(sizes) != 1:
             raise PatchkitError(f"scenes to join have different canvas sizes: {sorted(sizes)}")
+        masks = None
+        if any(s.masks is not None for s in scenes):  # a scene without masks gets empty ones (box regions)
+            masks = [m for s in scenes for m in (s.masks if s.masks is not None else [None] * len(s))]
         return cls(
             torch.cat([s.images for s in scenes]),
             [b for s in scenes for b in s.boxes],
             [p for s in scenes for p in s.paths],
             torch.cat([s.scales for s in scenes]),
             torch.cat([s.pads for s in scenes]),
+            masks,
         )
 
     def subset(self, indices: list[int]) -> "Scene":
@@ -121,6 +141,7 @@ class Scene:
             [self.paths[i] for i in indices],
             self.scales[indices],
             self.pads[indices],
+            [self.masks[i] for i in indices] if self.masks is not None else None,
         )
 
     def batch_boxes(self, indices: Tensor) -> tuple[Tensor, Tensor]:
@@ -130,6 +151,19 @@ class Scene:
         batch_idx = torch.repeat_interleave(torch.arange(len(boxes)), counts)
         flat = torch.cat(boxes) if boxes else torch.zeros(0, 4)
         return flat, batch_idx
+
+    def batch_masks(self, indices: Tensor) -> Tensor | None:
+        """Garment alpha ``(N, S, S)`` uint8 (255 = full) of the boxes of ``indices`` (the order
+        of :meth:`batch_boxes`), or None when the scene has no masks; an image without masks gets
+        the box-derived clothing region (both garments)."""
+        if self.masks is None:
+            return None
+        from patchkit.scenes.masks import garment_region  # noqa: PLC0415 (cv2 import only for textures)
+
+        size = tuple(self.images.shape[-2:])
+        parts = [self.masks[i] if self.masks[i] is not None
+                 else (garment_region(self.boxes[i], size) * 255).round().to(torch.uint8) for i in indices.tolist()]
+        return torch.cat(parts) if parts else torch.zeros(0, *size, dtype=torch.uint8)
 
     def batch(self, indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Images ``(B, 3, S, S)`` float in [0, 1], boxes ``(N, 4)`` and ``batch_idx (N,)``."""

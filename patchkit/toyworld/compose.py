@@ -33,12 +33,16 @@ class ToyImage:
         boxes: ``(N, 4)`` float32 xyxy visible boxes in pixels.
         classes: ``(N,)`` int64 class ids (0 = person).
         jpeg_quality: the quality to encode it with (sampled with the image).
+        masks: when the pedestrians wear a texture suit (``render_scene(..., suit=)``), ``(N, H, W)``
+            float32 in [0, 1]: each labelled box's visible suit coverage (its shirt and trousers
+            where nothing nearer hides them), in box order; rows of non-person boxes are 0.
     """
 
     image: np.ndarray
     boxes: np.ndarray
     classes: np.ndarray
     jpeg_quality: int = 90
+    masks: np.ndarray | None = None
 
 
 @dataclass
@@ -47,6 +51,7 @@ class _Item:
     sprite: Sprite
     cls: int  # -1 = unlabelled
     shadow: tuple[float, float, float]  # x, y, half width (px)
+    suit: np.ndarray | None = None  # the sprite's suit coverage, when the item wears a suit
 
 
 def _size(rng: np.random.Generator, lo_hi: list[int]) -> int:
@@ -54,7 +59,8 @@ def _size(rng: np.random.Generator, lo_hi: list[int]) -> int:
     return 32 * int(rng.integers(lo, max(hi, lo) + 1))
 
 
-def _persons(rng: np.random.Generator, cfg: ToyWorldConfig, ground, W: int, H: int, light: float) -> list[_Item]:
+def _persons(rng: np.random.Generator, cfg: ToyWorldConfig, ground, W: int, H: int, light: float,
+             suit=None) -> list[_Item]:
     if rng.random() < cfg.empty_prob:
         return []
     items = []
@@ -69,8 +75,8 @@ def _persons(rng: np.random.Generator, cfg: ToyWorldConfig, ground, W: int, H: i
         x = rng.uniform(-0.05, 1.05) * W
         fig = render_figure(FigureStyle.sample(rng, child), BodyPose.sample(rng), h, (x, foot_y),
                             perspective=float(rng.uniform(0.0, 0.15)), light=light * rng.uniform(0.5, 1.0),
-                            seed=int(rng.integers(1 << 16)))
-        items.append(_Item(foot_y, fig.sprite, 0, (x, foot_y, h * 0.16)))
+                            seed=int(rng.integers(1 << 16)), suit=suit)
+        items.append(_Item(foot_y, fig.sprite, 0, (x, foot_y, h * 0.16), fig.suit_alpha))
     return items
 
 
@@ -115,7 +121,7 @@ def _shadows(img: np.ndarray, items: list[_Item], strength: float) -> None:
 
 
 def visible_boxes(ids: np.ndarray, sprites: list[Sprite], classes: list[int], full: list[int],
-                  min_visible: float) -> tuple[np.ndarray, np.ndarray]:
+                  min_visible: float, index: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Label boxes from an object-id map.
 
     Args:
@@ -125,6 +131,7 @@ def visible_boxes(ids: np.ndarray, sprites: list[Sprite], classes: list[int], fu
         classes: each item's class id; ``-1`` items are not labelled.
         full: each item's covered pixel count (inside or outside the image).
         min_visible: label an item only when at least this fraction of ``full`` is visible.
+        index: when a list is given, the item id of each returned box is appended to it.
 
     Returns:
         ``(boxes (N, 4) float32 xyxy px, classes (N,) int64)``: the tight boxes of the visible
@@ -149,25 +156,54 @@ def visible_boxes(ids: np.ndarray, sprites: list[Sprite], classes: list[int], fu
         if box[2] - box[0] >= _MIN_BOX_W and box[3] - box[1] >= _MIN_BOX_H:
             boxes.append(box)
             out_cls.append(cls)
+            if index is not None:
+                index.append(k)
     return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(out_cls, np.int64)
 
 
-def render_scene(rng: np.random.Generator, cfg: ToyWorldConfig | None = None) -> ToyImage:
-    """Draw one random image with its visible-box labels; everything comes from ``rng``."""
+def _suit_masks(items: list[_Item], H: int, W: int) -> np.ndarray:
+    """``(K, H, W)`` float32: each item's visible suit coverage on the canvas, nearer items (later
+    in ``items``) painted over it with their alpha, exactly as :func:`composite` paints them."""
+    masks = np.zeros((len(items), H, W), np.float32)
+    for k, it in enumerate(items):
+        s = it.sprite
+        h, w = s.shape
+        x0, y0 = max(s.x0, 0), max(s.y0, 0)
+        x1, y1 = min(s.x0 + w, W), min(s.y0 + h, H)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        sx, sy = x0 - s.x0, y0 - s.y0
+        a = s.alpha[sy:sy + y1 - y0, sx:sx + x1 - x0]
+        masks[:k, y0:y1, x0:x1] *= 1.0 - a
+        if it.suit is not None:
+            masks[k, y0:y1, x0:x1] = it.suit[sy:sy + y1 - y0, sx:sx + x1 - x0]
+    return masks
+
+
+def render_scene(rng: np.random.Generator, cfg: ToyWorldConfig | None = None, suit=None) -> ToyImage:
+    """Draw one random image with its visible-box labels; everything comes from ``rng``.
+
+    With ``suit`` (a :class:`~patchkit.toyworld.suit.TextureSuit`) every pedestrian wears it (each
+    with its own offset drawn from its figure seed; ``rng`` is consumed exactly as without a suit,
+    so the image is the same scene in other clothes) and ``ToyImage.masks`` holds each labelled
+    person's visible suit coverage."""
     cfg = cfg or ToyWorldConfig()
     W, H = _size(rng, cfg.width), _size(rng, cfg.height)
     theme = cfg.themes[rng.integers(len(cfg.themes))]
     img, ground = render_background(rng, W, H, theme)
     light = float(rng.uniform(-0.3, 0.3))
-    persons = _persons(rng, cfg, ground, W, H, light)
+    persons = _persons(rng, cfg, ground, W, H, light, suit)
     items = persons + _distractors(rng, cfg, ground, W, H, persons)
     items.sort(key=lambda it: it.foot_y)  # far to near (stable: ties keep creation order)
     _shadows(img, items, float(rng.uniform(0.2, 0.5)))
     ids = np.full((H, W), -1, np.int32)
     full = [composite(img, it.sprite, ids, k) for k, it in enumerate(items)]
-    boxes, classes = visible_boxes(ids, [it.sprite for it in items], [it.cls for it in items], full, cfg.min_visible)
+    index: list[int] = []
+    boxes, classes = visible_boxes(ids, [it.sprite for it in items], [it.cls for it in items], full, cfg.min_visible,
+                                   index)
+    masks = _suit_masks(items, H, W)[index] if suit is not None else None
     img = Lighting.sample(rng, tuple(cfg.light)).apply(img)
     camera = ToyCamera.sample(rng, tuple(cfg.blur), cfg.motion_blur_prob, tuple(cfg.noise))
     image = camera.capture(img, rng)
     quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-    return ToyImage(image, boxes, classes, quality)
+    return ToyImage(image, boxes, classes, quality, masks)

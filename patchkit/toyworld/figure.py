@@ -9,7 +9,8 @@ materials. A patch image can be worn on the front of the torso; its image-pixel 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -17,6 +18,9 @@ import numpy as np
 from patchkit.toyworld.draw import ShapeMask, Sprite
 from patchkit.toyworld.pose import BodyPose, Projector, skeleton
 from patchkit.toyworld.textures import HAIR_COLOURS, SKIN_TONES, Material, random_colour
+
+if TYPE_CHECKING:
+    from patchkit.toyworld.suit import TextureSuit
 
 HAIR_STYLES = ("short", "short", "long", "bald", "cap")
 LEGWEAR = ("trousers", "trousers", "trousers", "shorts", "skirt")
@@ -75,12 +79,16 @@ def _hull(points2d: np.ndarray) -> np.ndarray:
 class FigureRender:
     """A rendered figure: its sprite (image-pixel anchored), the sole centre (px), its height
     (px) and, when a patch was worn and faces the camera, the patch corners ``(4, 2)`` in image
-    pixels (top-left, top-right, bottom-right, bottom-left of the patch image)."""
+    pixels (top-left, top-right, bottom-right, bottom-left of the patch image). ``suit_alpha``,
+    when a texture suit was worn, is the ``(h, w)`` float32 coverage in [0, 1] of the suit's visible
+    pixels in the sprite (same grid as ``sprite.alpha``): what it shows of the shirt and trousers
+    after the hands, head, shoes and any print are painted over them."""
 
     sprite: Sprite
     foot: tuple[float, float]
     height_px: float
     patch_quad: np.ndarray | None
+    suit_alpha: np.ndarray | None = None
 
 
 def patch_corners(joints: dict[str, np.ndarray], size: float = 0.8, centre_y: float | None = None,
@@ -140,6 +148,7 @@ def render_figure(
     cloth: float = 0.0,
     seed: int = 0,
     patch_aspect: float = 1.0,
+    suit: "TextureSuit | None" = None,
 ) -> FigureRender:
     """Draw one figure.
 
@@ -156,7 +165,13 @@ def render_figure(
         seed: fixes the figure's texture details.
         patch_aspect: patch height / width; above 1 it hangs from the collar like an apron
             (see :func:`patch_corners`), painted over the legs and under the arms.
+        suit: a :class:`~patchkit.toyworld.suit.TextureSuit`: the figure wears a long-sleeved shirt
+            and trousers of its tiled texture (one repeat = ``suit.tile_cm`` of a 170 cm person;
+            offset ``suit.offset`` or drawn from ``seed``), shaded like its clothing; the render's
+            ``suit_alpha`` says where the suit shows.
     """
+    if suit is not None:  # a suit: long sleeves and trousers, whatever the style wore
+        style = replace(style, legwear="trousers", long_sleeves=True)
     J = skeleton(pose, style.build, style.head_scale)
     proj = Projector(pose.yaw, height_px, foot, perspective)
     parts, leg_depth, arms = _limb_parts(J, proj, style)
@@ -174,32 +189,65 @@ def render_figure(
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     u = (xx + sprite.x0 - foot[0]) / height_px
     v = (foot[1] - (yy + sprite.y0)) / height_px
-    textures = {
-        "shirt": style.shirt.render(u, v, seed),
-        "pants": style.pants.render(u, v, seed + 1),
-    }
+    if suit is None:
+        textures = {
+            "shirt": style.shirt.render(u, v, seed),
+            "pants": style.pants.render(u, v, seed + 1),
+        }
+        plain = worn = sprite
+        layer = None
+    else:
+        from patchkit.toyworld.suit import suit_texture
+
+        tex = suit_texture(suit, (h, w), (sprite.y0, sprite.x0), (foot[1] - height_px, foot[0]), height_px, seed)
+        textures = {"shirt": tex, "pants": tex}
+        # a second layer records where the suit shows: painted 1 by suit parts, 0 by the others
+        layer = Sprite(sprite.x0, sprite.y0, np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32))
+        plain, worn = _Tracked(sprite, layer, False), _Tracked(sprite, layer, True)
     colours = {"skin": style.skin, "hair": style.hair, "shoes": style.shoes}
     hax, hay = J["head_axes"]
     off = np.array([sprite.x0, sprite.y0], np.float64)
     quad_img = None
     for _, kind, geom, mat in parts:
         if kind == "head":
-            _paint_head(sprite, proj(geom) - off, hax * height_px, hay * height_px, pose.yaw, style)
+            _paint_head(plain, proj(geom) - off, hax * height_px, hay * height_px, pose.yaw, style)
         elif kind == "patch":
             quad = proj(geom) - off
             quad_img = quad + off
-            _paint_patch(sprite, patch, quad, cloth, pose.phase)
+            _paint_patch(plain, patch, quad, cloth, pose.phase)
         else:
             m = _part_mask(kind, geom, proj, off, height_px)
             if mat in textures:
-                sprite.paint(*m, texture=textures[mat])
+                (worn if mat in ("shirt", "pants") else plain).paint(*m, texture=textures[mat])
             else:
-                sprite.paint(*m, colour=colours[mat])
+                plain.paint(*m, colour=colours[mat])
 
     # light: side gradient and a slightly darker lower body
     shade = 1.0 + light * np.clip(u / 0.25, -1.0, 1.0) - 0.08 * np.clip(0.5 - v, 0.0, 0.5)
     sprite.shade(shade.astype(np.float32))
-    return FigureRender(sprite, (float(foot[0]), float(foot[1])), float(height_px), quad_img)
+    suit_alpha = None if layer is None else np.clip(layer.rgb[..., 0], 0.0, 1.0)
+    return FigureRender(sprite, (float(foot[0]), float(foot[1])), float(height_px), quad_img, suit_alpha)
+
+
+class _Tracked:
+    """Paints a sprite and, in step, a coverage layer: 1 where a suit part is painted (``worn``),
+    0 where anything else is painted over it (the same compositing, so ``layer.rgb[..., 0]`` is the
+    suit's visible coverage)."""
+
+    _ONE = np.ones(3, np.float32)
+    _ZERO = np.zeros(3, np.float32)
+
+    def __init__(self, sprite: Sprite, layer: Sprite, worn: bool) -> None:
+        self.sprite, self.layer, self.worn = sprite, layer, worn
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.sprite.shape
+
+    def paint(self, mask: np.ndarray, ox: int, oy: int, colour: np.ndarray | None = None,
+              texture: np.ndarray | None = None) -> None:
+        self.sprite.paint(mask, ox, oy, colour=colour, texture=texture)
+        self.layer.paint(mask, ox, oy, colour=self._ONE if self.worn else self._ZERO)
 
 
 Part = tuple  # (painter depth, kind: capsule | hull | head | patch, geometry, material)

@@ -87,6 +87,7 @@ def render_walk(
     cloth: float = 0.02,
     start_height: float = 0.22,
     end_height: float = 0.8,
+    suit=None,
 ) -> WalkSequence:
     """Render a figure walking towards and across the camera, wearing ``patch``.
 
@@ -105,6 +106,9 @@ def render_walk(
         cloth: cloth-fold amplitude (fraction of the patch size).
         start_height, end_height: the figure's height at the first and last frame, as a fraction
             of the frame height (it grows as it approaches).
+        suit: a :class:`~patchkit.toyworld.suit.TextureSuit` the walker wears (shirt and trousers of
+            its tiled texture; its offset, when not given, comes from ``seed``, so a suit walk and its
+            control with another tile differ only in the suit's pixels). ``None``: his own clothes.
     """
     if n_frames < 1:
         raise ValueError("n_frames must be >= 1")
@@ -134,7 +138,7 @@ def render_walk(
                         abduct=np.array([0.12, 0.12]), elbow=np.array([0.2, 0.2]), lean=0.03, stance=0.1)
         fig = render_figure(style, pose, height, (x, foot_y), perspective=0.12, light=light, patch=look,
                             patch_size=patch_size, cloth=cloth, seed=int(seed),
-                            patch_aspect=patch_aspect)
+                            patch_aspect=patch_aspect, suit=suit)
         img = _with_shadow(bg, x, foot_y, height)
         composite(img, fig.sprite)
         frame = cam.capture(img * field, np.random.default_rng([int(seed), 4, t]))

@@ -2,11 +2,11 @@
 
 import json
 import re
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
+from _pdf import pdf_images
 from _printing_sim import PRINTERS
 
 from patchkit.cli.main import main
@@ -19,17 +19,6 @@ from patchkit.printing.measure import detect_markers
 PT = 72.0 / 25.4
 
 
-def _pdf_images(pdf: bytes) -> list[np.ndarray]:
-    """Independent minimal reader: every /Image XObject's Flate data as (H, W, 3) uint8."""
-    out = []
-    for m in re.finditer(rb"<< (/Type /XObject /Subtype /Image[^>]*) /Length (\d+) >>\nstream\n", pdf):
-        head, length = m.group(1), int(m.group(2))
-        w = int(re.search(rb"/Width (\d+)", head).group(1))
-        h = int(re.search(rb"/Height (\d+)", head).group(1))
-        assert b"/FlateDecode" in head and b"/BitsPerComponent 8" in head and b"/DeviceRGB" in head
-        data = zlib.decompress(pdf[m.end() : m.end() + length])
-        out.append(np.frombuffer(data, np.uint8).reshape(h, w, 3))
-    return out
 
 
 def _content(pdf: bytes) -> bytes:
@@ -44,7 +33,7 @@ def test_image_in_pdf_is_bit_exact_and_placed_at_exact_size():
     assert (nx, ny) == (round(123.4 / 25.4 * 300), round(91.0 / 25.4 * 300))
     assert exp.image.shape == (ny, nx, 3)
     assert np.array_equal(exp.image, nearest_resize(patch, nx, ny))
-    imgs = _pdf_images(exp.pdf)
+    imgs = pdf_images(exp.pdf)
     assert len(imgs) == 1 and np.array_equal(imgs[0], exp.image)
     assert b"/DCTDecode" not in exp.pdf
     # the placement matrix declares the exact physical size in points
@@ -53,7 +42,7 @@ def test_image_in_pdf_is_bit_exact_and_placed_at_exact_size():
     assert float(m.group(2)) == pytest.approx(91.0 * PT, abs=1e-4)
     # a patch already at print resolution is embedded unchanged
     same = rng.integers(0, 256, (ny, nx, 3), dtype=np.uint8)
-    assert np.array_equal(_pdf_images(export_patch(same, 123.4, 91.0, dpi=300).pdf)[0], same)
+    assert np.array_equal(pdf_images(export_patch(same, 123.4, 91.0, dpi=300).pdf)[0], same)
 
 
 def test_pdf_reads_back_bit_exact_with_pypdf():
@@ -100,7 +89,7 @@ def test_too_large_needs_tiling_and_tiles_are_exact_crops():
     exp = export_patch(patch, 400.0, 450.0, dpi=150, page="letter", tile=True)
     t = exp.meta["tiles"]
     assert exp.meta["pages"] == 1 + t["rows"] * t["cols"] and t["rows"] * t["cols"] >= 4
-    imgs = _pdf_images(exp.pdf)[1:]  # page 1 is the stitching guide (thumbnail)
+    imgs = pdf_images(exp.pdf)[1:]  # page 1 is the stitching guide (thumbnail)
     cover = np.zeros(exp.image.shape[:2], bool)
     pitch = exp.meta["pixel_pitch_mm"][0]
     for tile, img in zip(t["tiles"], imgs):
@@ -143,3 +132,13 @@ def test_export_and_preview_cli(tmp_path, capsys):
     assert main(["preview", str(src), "--printer", str(PRINTERS / "identity"), "--json", str(tmp_path / "q.json")]) == 0
     assert json.loads((tmp_path / "q.json").read_text())["share_out_of_gamut"] == 0.0
     assert main(["preview", str(src), "--printer", str(tmp_path / "nope")]) == 2
+
+
+def test_export_into_the_patch_folder_never_replaces_the_patch_or_its_sidecar(tmp_path, capsys):
+    patch = tmp_path / "patch.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(patch)
+    (tmp_path / "patch.json").write_text('{"detector": "x"}')
+    assert main(["export", str(patch), "--width-mm", "50", "--out", str(tmp_path)]) == 2
+    assert "would overwrite the patch or its sidecar" in capsys.readouterr().err
+    assert json.loads((tmp_path / "patch.json").read_text()) == {"detector": "x"}
+    assert main(["export", str(patch), "--width-mm", "50", "--out", str(tmp_path / "print.pdf")]) == 0
