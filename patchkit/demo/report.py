@@ -59,6 +59,23 @@ def summarize(cfg: DemoConfig, digital: dict, video: dict, placement: PlacementC
     }
 
 
+def film_rows(s: dict, video: dict, conf: float, trained: str, header: str) -> list[str]:
+    """The filmed rows of a demo table: detection rate with its 95 % CI, mean walker confidence,
+    touching rate (when scored) and frames, for ``control`` and ``trained`` (keys of ``video``
+    and of the summary's ``video_*`` entries)."""
+    keys = ("control", trained)
+    return [
+        header,
+        "|---|---|---|",
+        f"| detection rate @{conf:g} (95% CI) | " + " | ".join(
+            f"{video[k]:.3f} ({s['video_ci95'][k][0]:.2f}-{s['video_ci95'][k][1]:.2f})" for k in keys) + " |",
+        "| mean walker confidence | " + " | ".join(f"{s['video_mean_conf'][k]:.3f}" for k in keys) + " |",
+        *([f"| any person box @{conf:g} touching the walker | " + " | ".join(
+            f"{s['video_touching'][k]:.3f}" for k in keys) + " |"] if "video_touching" in s else []),
+        "| frames with the walker in view | " + " | ".join(str(s["video_frames"][k]) for k in keys) + " |",
+    ]
+
+
 def summary_table(s: dict) -> str:
     """The markdown table the CLI prints and the report opens with."""
     conf = s["conf"]
@@ -69,14 +86,8 @@ def summary_table(s: dict) -> str:
         f"| person detection rate @{conf:g} | " + " | ".join(f"{d[c]:.3f}" for c in DIGITAL) + " |",
         "| person AP50 | " + " | ".join(f"{a[c]:.3f}" for c in DIGITAL) + " |",
         "",
-        "| printed and filmed (walking figure) | control: random print | trained print |",
-        "|---|---|---|",
-        f"| detection rate @{conf:g} (95% CI) | " + " | ".join(
-            f"{s['video'][k]:.3f} ({s['video_ci95'][k][0]:.2f}-{s['video_ci95'][k][1]:.2f})" for k in ("control", "patch")) + " |",
-        "| mean walker confidence | " + " | ".join(f"{s['video_mean_conf'][k]:.3f}" for k in ("control", "patch")) + " |",
-        *([f"| any person box @{conf:g} touching the walker | " + " | ".join(
-            f"{s['video_touching'][k]:.3f}" for k in ("control", "patch")) + " |"] if "video_touching" in s else []),
-        "| frames with the walker in view | " + " | ".join(str(s["video_frames"][k]) for k in ("control", "patch")) + " |",
+        *film_rows(s, s["video"], conf, "patch",
+                   "| printed and filmed (walking figure) | control: random print | trained print |"),
     ]
     ratio = s["effect"]["video_patch_over_control"]
     if ratio is not None:

@@ -27,6 +27,7 @@ import torch
 from patchkit.capture.film_texture import film_texture
 from patchkit.config import from_dict, to_dict
 from patchkit.demo.config import DemoConfig
+from patchkit.demo.report import film_rows
 from patchkit.eot.config import EOTConfig
 from patchkit.evaluation.textures import gray_texture, random_texture, texture_detection_rate
 from patchkit.io import atomic_write_text, save_image
@@ -212,14 +213,8 @@ def texture_table(s: dict, conf: float) -> str:
         f"| person detection rate @{conf:g} | " + " | ".join(f"{d[c]:.3f}" if c in d else "-" for c in DIGITAL) + " |",
         "| person AP50 | " + " | ".join(f"{a[c]:.3f}" if c in a else "-" for c in DIGITAL) + " |",
         "",
-        f"| suit printed and filmed ({s['tile_cm']:g} cm repeat) | control: random-texture suit | trained-texture suit |",
-        "|---|---|---|",
-        f"| detection rate @{conf:g} (95% CI) | " + " | ".join(
-            f"{v[k]:.3f} ({s['video_ci95'][k][0]:.2f}-{s['video_ci95'][k][1]:.2f})" for k in ("control", "texture")) + " |",
-        "| mean walker confidence | " + " | ".join(f"{s['video_mean_conf'][k]:.3f}" for k in ("control", "texture")) + " |",
-        *([f"| any person box @{conf:g} touching the walker | " + " | ".join(
-            f"{s['video_touching'][k]:.3f}" for k in ("control", "texture")) + " |"] if "video_touching" in s else []),
-        "| frames with the walker in view | " + " | ".join(str(s["video_frames"][k]) for k in ("control", "texture")) + " |",
+        *film_rows(s, v, conf, "texture", f"| suit printed and filmed ({s['tile_cm']:g} cm repeat) | "
+                                          "control: random-texture suit | trained-texture suit |"),
     ]
     if v["ratio"] is not None:
         lines += ["", f"Trained suit / control detection rate: {v['ratio']:.2f}."]
