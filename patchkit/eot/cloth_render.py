@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from patchkit.eot.composite import composite_pixels, roi_pixels
+from patchkit.eot.composite import boxes_overlap, composite_pixels, roi_pixels
 from patchkit.patches.texture import toroidal_crops
 
 __all__ = ["LUMA_709", "luminance", "mask_rois", "render_cloth", "shading_factor"]
@@ -265,4 +265,6 @@ def render_cloth(
         pixels.append(roi_pixels(rendered.to(images.dtype), alpha[:, None].to(images.dtype), batch_idx[idx], x0, y0,
                                  (h, w)))
     colour, a, batch, ys, xs = (torch.cat(p, dim=-1 if k == 0 else 0) for k, p in enumerate(zip(*pixels)))
-    return composite_pixels(images, colour, a, batch, ys, xs, inplace=inplace)
+    # normalise overlapping garments only when two supports of one image intersect
+    overlap = boxes_overlap(torch.stack((rx, ry, rx + wx, ry + hy), dim=1), batch_idx)
+    return composite_pixels(images, colour, a, batch, ys, xs, inplace=inplace, overlap=overlap)
