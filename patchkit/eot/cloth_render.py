@@ -68,6 +68,15 @@ def _extent(occupied: Tensor, size: int) -> tuple[Tensor, Tensor]:
     return first.long(), length.long()
 
 
+def _mask_extents(masks: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """First row, first column, height and width ``(N,)`` int64 of each mask's support (``> 0``;
+    0 x 0 when empty)."""
+    support = masks > 0
+    ry, hy = _extent(support.any(2), masks.shape[-2])
+    rx, wx = _extent(support.any(1), masks.shape[-1])
+    return ry, rx, hy, wx
+
+
 def mask_rois(masks: Tensor) -> tuple[Tensor, Tensor, int, int]:
     """Common-size ROIs covering each mask's support (``mask > 0``), inside the image.
 
@@ -79,13 +88,8 @@ def mask_rois(masks: Tensor) -> tuple[Tensor, Tensor, int, int]:
         pixels (the largest support extent; 0 when every mask is empty). Each ROI contains its
         mask's whole support; an empty mask gets an arbitrary ROI.
     """
-    n, h, w = masks.shape
-    support = masks > 0
-    rows, cols = support.any(2), support.any(1)  # (N, H), (N, W)
-
-    ry, hy = _extent(rows, h)
-    rx, wx = _extent(cols, w)
-    return _common_rois(ry, rx, hy, wx, h, w)
+    ry, rx, hy, wx = _mask_extents(masks)
+    return _common_rois(ry, rx, hy, wx, *masks.shape[-2:])
 
 
 def _common_rois(ry: Tensor, rx: Tensor, hy: Tensor, wx: Tensor, h: int, w: int) -> tuple[Tensor, Tensor, int, int]:
@@ -226,9 +230,7 @@ def render_cloth(
     masks = masks.detach().to(device=dev)  # uint8 masks stay uint8 (a quarter of the memory traffic)
     batch_idx = batch_idx.to(device=dev, dtype=torch.long)
     h, w = masks.shape[-2:]
-    support = masks > 0
-    ry, hy = _extent(support.any(2), h)
-    rx, wx = _extent(support.any(1), w)
+    ry, rx, hy, wx = _mask_extents(masks)
     if int(hy.max()) == 0 or int(wx.max()) == 0:
         return images.clone()
     scale_t = torch.as_tensor(scale, device=dev, dtype=dtype).reshape(-1).expand(n)

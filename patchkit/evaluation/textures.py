@@ -136,6 +136,11 @@ def load_masked_set(
     return images, boxes, masks
 
 
+def _unit_float(images: Tensor) -> Tensor:
+    """uint8 images -> float in [0, 1]; float images as float."""
+    return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+
+
 def _flatten(boxes: list[Tensor], masks: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
     """Concatenate per-image boxes and masks -> ``(P, 4)``, ``(P, S, S)``, batch index ``(P,)``."""
     if not boxes:
@@ -168,7 +173,7 @@ def render_textured(
     Returns:
         ``(B, 3, S, S)`` float in [0, 1].
     """
-    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    x = _unit_float(images)
     b, m, idx = _flatten(boxes, masks)
     n, t = b.shape[0], tile.shape[-1]
     if offsets is None:
@@ -188,14 +193,13 @@ def render_eot(eot, images: Tensor, boxes: list[Tensor], masks: list[Tensor], ti
     """One EOT draw (a :class:`~patchkit.eot.texture_pipeline.TexturePipeline`, seeded by ``seed``)
     of ``tile`` worn by every person of an image batch; ``images`` uint8 or float in [0, 1],
     ``boxes`` / ``masks`` per image. Returns ``(B, 3, S, S)`` float in [0, 1]."""
-    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-    if not any(len(b) for b in boxes):
+    x = _unit_float(images)
+    flat, m, idx = _flatten(boxes, masks)
+    if flat.shape[0] == 0:
         return x
-    idx = torch.cat([torch.full((len(b),), j, dtype=torch.long) for j, b in enumerate(boxes)])
-    flat = torch.cat([b.reshape(-1, 4).float() for b in boxes]).to(x.device)
-    m = torch.cat([mm.float() for mm in masks]).to(x.device)
+    dev = x.device
     with torch.no_grad():
-        out, _ = eot(tile.float().to(x.device), x, flat, idx.to(x.device), m,
+        out, _ = eot(tile.float().to(dev), x, flat.to(dev), idx.to(dev), m.to(dev),
                      generator=torch.Generator().manual_seed(seed), tile_cm=tile_cm)
     return out
 
