@@ -308,18 +308,24 @@ class Trainer:
         self.patch.project_()
         return loss.detach(), {"det": det.detach(), **parts}, first
 
+    def _batch_masks(self, indices: Tensor) -> Tensor | None:
+        """The garments of a batch's persons; an image without masks wears the configured
+        garment's box-derived region, like the persons of a scene without masks."""
+        t = self.cfg.patch.texture
+        return self.scene.batch_masks(indices, t.garment, t.softness)
+
     def _next_batch(self, indices: Tensor, step: int):
         """This rank's images of the global batch ``indices`` and, when data parallel, the EOT
         draw of its instances (sampled for the whole global batch, so sharding changes nothing)."""
         generator = _seeded(self.cfg.run.seed, 2, step, self.device)
         if not self.dist.active:
             images, boxes, batch_idx = self.scene.batch(indices)
-            return images, boxes, batch_idx, generator, None, self.scene.batch_masks(indices)
+            return images, boxes, batch_idx, generator, None, self._batch_masks(indices)
         if self.is_texture:  # each rank draws for its own persons (a stream per rank)
             local = indices[self.dist.shard(len(indices))]
             images, boxes, batch_idx = self.scene.batch(local)
             gen = _seeded(self.cfg.run.seed * 131 + self.dist.rank, 2, step, self.device)
-            return images, boxes, batch_idx, gen, None, self.scene.batch_masks(local)
+            return images, boxes, batch_idx, gen, None, self._batch_masks(local)
         boxes_all, idx_all = self.scene.batch_boxes(indices)
         centers, sizes = place_patches(boxes_all, self.cfg.placement)
         canvas = tuple(self.scene.images.shape[-2:])

@@ -152,17 +152,19 @@ class Scene:
         flat = torch.cat(boxes) if boxes else torch.zeros(0, 4)
         return flat, batch_idx
 
-    def batch_masks(self, indices: Tensor) -> Tensor | None:
+    def batch_masks(self, indices: Tensor, garment: str = "both", softness: float = 0.05) -> Tensor | None:
         """Garment alpha ``(N, S, S)`` uint8 (255 = full) of the boxes of ``indices`` (the order
         of :meth:`batch_boxes`), or None when the scene has no masks; an image without masks gets
-        the box-derived clothing region (both garments)."""
+        the box-derived clothing region of ``garment`` with ``softness`` (see
+        :func:`~patchkit.scenes.masks.garment_region`), as a scene without any masks would."""
         if self.masks is None:
             return None
         from patchkit.scenes.masks import garment_region  # noqa: PLC0415 (cv2 import only for textures)
 
         size = tuple(self.images.shape[-2:])
         parts = [self.masks[i] if self.masks[i] is not None
-                 else (garment_region(self.boxes[i], size) * 255).round().to(torch.uint8) for i in indices.tolist()]
+                 else (garment_region(self.boxes[i], size, garment, softness) * 255).round().to(torch.uint8)
+                 for i in indices.tolist()]
         return torch.cat(parts) if parts else torch.zeros(0, *size, dtype=torch.uint8)
 
     def batch(self, indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:

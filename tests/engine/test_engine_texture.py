@@ -273,3 +273,15 @@ def test_persons_of_very_different_sizes_render_in_size_groups():
     rendered = sum(len(g) * int(hy[g].max()) * int(wx[g].max()) for g in groups)
     assert rendered < 0.45 * 6 * 310 * 120  # one common ROI would render every person at 310 x 120
     assert len(roi_groups(torch.tensor([50, 50]), torch.tensor([20, 20]))) == 1  # equal sizes: one group
+
+
+def test_an_image_without_masks_wears_the_configured_garment():
+    """In a scene joined from one with masks and one without, the persons without masks wear the
+    garment the texture config asks for, as in a scene without any masks."""
+    scene = Scene.concat([tiny_scene(1), tiny_scene(1, masks=False)])
+    upper = scene.batch_masks(torch.tensor([1]), "upper", 0.05)
+    both = scene.batch_masks(torch.tensor([1]), "both", 0.05)
+    waist = int(BOXES[0, 1] + 0.6 * (BOXES[0, 3] - BOXES[0, 1]))
+    assert upper[0, waist:].sum() == 0 and both[0, waist:].sum() > 0
+    pipe = TexturePipeline(TextureConfig(garment="upper"), EOTPipeline(_all_off()))
+    assert torch.equal(upper.float() / 255, (pipe.garments(BOXES, (IMGSZ, IMGSZ), None) * 255).round() / 255)
