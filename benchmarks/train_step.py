@@ -79,13 +79,13 @@ def bench(weights: str, imgsz: int, batch: int, repeats: int, threads: int, devi
     torch.set_num_threads(threads)
     indices = torch.arange(batch)
     dev = trainer.device
-    images, boxes, batch_idx = (t.to(dev) for t in scene.batch(indices))
+    images, boxes, batch_idx = (t.to(dev) for t in scene.batch(indices, trainer.batch_layout))
     gen = torch.Generator(device=dev).manual_seed(0)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def step():  # the loop's whole step: uint8 batch -> float, EOT, paste (or cloth), detector, loss, Adam
         masks = scene.batch_masks(indices)
-        trainer.train_step(*(t.to(dev) for t in scene.batch(indices)), gen,
+        trainer.train_step(*(t.to(dev) for t in scene.batch(indices, trainer.batch_layout)), gen,
                            masks=masks.to(dev) if masks is not None else None)
         sync()
 

@@ -89,6 +89,8 @@ class Trainer:
         self.device = resolve_device(cfg.run.device)
         self.dist = DistContext.from_env(self.device)
         self.run_dir = Path(run_dir or cfg.run.out)
+        # batches are built in the detector's layout (channels-last: no float copy before the paste)
+        self.batch_layout = torch.channels_last if cfg.detector.channels_last else torch.contiguous_format
         dcfgs = [cfg.detector, *cfg.ensemble]
         self.det_devices = [self._detector_device(k, d) for k, d in enumerate(dcfgs)]
         if detector is None:
@@ -319,11 +321,11 @@ class Trainer:
         draw of its instances (sampled for the whole global batch, so sharding changes nothing)."""
         generator = _seeded(self.cfg.run.seed, 2, step, self.device)
         if not self.dist.active:
-            images, boxes, batch_idx = self.scene.batch(indices)
+            images, boxes, batch_idx = self.scene.batch(indices, self.batch_layout)
             return images, boxes, batch_idx, generator, None, self._batch_masks(indices)
         if self.is_texture:  # each rank draws for its own persons (a stream per rank)
             local = indices[self.dist.shard(len(indices))]
-            images, boxes, batch_idx = self.scene.batch(local)
+            images, boxes, batch_idx = self.scene.batch(local, self.batch_layout)
             gen = _seeded(self.cfg.run.seed * 131 + self.dist.rank, 2, step, self.device)
             return images, boxes, batch_idx, gen, None, self._batch_masks(local)
         boxes_all, idx_all = self.scene.batch_boxes(indices)
@@ -332,7 +334,7 @@ class Trainer:
         params = self.eot.sample(centers.to(self.device), sizes.to(self.device), idx_all.to(self.device), canvas, generator)
         local = self.dist.shard(len(indices))
         params = select_instances(params, torch.isin(idx_all, local).to(self.device))
-        images, boxes, batch_idx = self.scene.batch(indices[local])
+        images, boxes, batch_idx = self.scene.batch(indices[local], self.batch_layout)
         return images, boxes, batch_idx, None, params, None
 
     def fit(self) -> Tensor:

@@ -71,9 +71,9 @@ def _extent(occupied: Tensor, size: int) -> tuple[Tensor, Tensor]:
 def _mask_extents(masks: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """First row, first column, height and width ``(N,)`` int64 of each mask's support (``> 0``;
     0 x 0 when empty)."""
-    support = masks > 0
-    ry, hy = _extent(support.any(2), masks.shape[-2])
-    rx, wx = _extent(support.any(1), masks.shape[-1])
+    # max over rows / columns: no full-size boolean mask (about 50x faster than any() on uint8)
+    ry, hy = _extent(masks.amax(2) > 0, masks.shape[-2])
+    rx, wx = _extent(masks.amax(1) > 0, masks.shape[-1])
     return ry, rx, hy, wx
 
 

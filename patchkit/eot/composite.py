@@ -232,18 +232,68 @@ def composite_pixels(images: Tensor, colour: Tensor, alpha: Tensor, batch: Tenso
         return images if inplace else images.clone()
     with torch.no_grad():
         a = alpha.detach().to(colour.dtype)
-        pix = (batch * img_h + ys) * img_w + xs  # (M,) pixel id
         if overlap:
+            pix = (batch * img_h + ys) * img_w + xs  # (M,) pixel id
             a = coverage_weights(a, pix, b * img_h * img_w, scratch)
-        # logical (row-major NCHW) indices: take/put_ follow the strides, so channels-last works
-        plane = img_h * img_w
-        idx = ((batch * (c * plane) + ys * img_w + xs)[None, :]
-               + torch.arange(c, device=images.device)[:, None] * plane).reshape(-1)
-    bg = images.take(idx).view(c, -1)  # read before the scatter; differentiable if images is
+    if images.requires_grad or not _dense(images):  # general path: logical indices, autograd's own put_
+        with torch.no_grad():  # logical (row-major NCHW) indices: take/put_ follow the strides
+            plane = img_h * img_w
+            idx = ((batch * (c * plane) + ys * img_w + xs)[None, :]
+                   + torch.arange(c, device=images.device)[:, None] * plane).reshape(-1)
+        bg = images.take(idx).view(c, -1)  # read before the scatter; differentiable through images
+        delta = (a * (colour - bg)).reshape(-1).to(images.dtype)
+        # put_ on the tensor itself (not on a view): the backward only gathers, no full-size buffers
+        out = images if inplace else images.clone()
+        return out.put_(idx, delta, accumulate=True)
+    # the training case (a fresh batch, no gradient): gather and scatter in memory order, several
+    # times faster than logical indices on a channels-last batch, in the forward and the backward
+    with torch.no_grad():
+        sidx = _storage_index(images, batch, ys, xs)
+        bg = _flat(images).take(sidx).view(c, -1)
     delta = (a * (colour - bg)).reshape(-1).to(images.dtype)
-    # put_ on the tensor itself (not on a view): the backward only gathers, no full-size buffers
-    out = images if inplace else images.clone()
-    return out.put_(idx, delta, accumulate=True)
+    out = images if inplace else images.clone()  # clone keeps the memory format of a dense tensor
+    return _PasteDelta.apply(out, delta, sidx, batch, ys, xs)
+
+
+def _dense(t: Tensor) -> bool:
+    """Whether ``t`` ``(B, C, H, W)`` fills its storage in NCHW or channels-last order."""
+    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
+
+
+def _flat(t: Tensor) -> Tensor:
+    """A 1-D alias of a dense tensor's elements in memory order."""
+    return t.as_strided((t.numel(),), (1,), t.storage_offset())
+
+
+def _storage_index(t: Tensor, batch: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
+    """Memory-order positions ``(C * M,)`` (channel-major) of the listed pixels of a dense ``t``."""
+    s0, s1, s2, s3 = t.stride()
+    base = batch * s0 + ys * s2 + xs * s3
+    return (base[None, :] + torch.arange(t.shape[1], device=t.device)[:, None] * s1).reshape(-1)
+
+
+class _PasteDelta(torch.autograd.Function):
+    """``out[pixels] += delta`` in memory order (``out`` dense, modified in place); the backward
+    passes ``grad`` to ``out`` and gathers ``grad[pixels]`` for ``delta``."""
+
+    @staticmethod
+    def forward(ctx, out: Tensor, delta: Tensor, sidx: Tensor, batch: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
+        _flat(out).put_(sidx, delta, accumulate=True)
+        ctx.mark_dirty(out)
+        ctx.save_for_backward(sidx, batch, ys, xs)
+        ctx.strides = out.stride()
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        sidx, batch, ys, xs = ctx.saved_tensors
+        if not ctx.needs_input_grad[1]:
+            return grad, None, None, None, None, None
+        if not _dense(grad):
+            grad = grad.contiguous(memory_format=torch.channels_last)
+        if grad.stride() != ctx.strides:
+            sidx = _storage_index(grad, batch, ys, xs)
+        return grad, _flat(grad).take(sidx), None, None, None, None
 
 
 def composite(images: Tensor, colour: Tensor, alpha: Tensor, batch_idx: Tensor, x0: Tensor, y0: Tensor,
@@ -280,12 +330,18 @@ def roi_pixels(colour: Tensor, alpha: Tensor, batch_idx: Tensor, x0: Tensor, y0:
     n, c, sh, sw = colour.shape
     img_h, img_w = image_hw
     dev = colour.device
-    with torch.no_grad():
+    plane = sh * sw
+    with torch.no_grad():  # flat positions and take(): several times faster than 4-D advanced indexing
         xs = x0[:, None] + torch.arange(sw, device=dev)
         ys = y0[:, None] + torch.arange(sh, device=dev)
         valid = ((xs >= 0) & (xs < img_w))[:, None, :] & ((ys >= 0) & (ys < img_h))[:, :, None]
-        inst, r, col = (valid & (alpha.detach()[:, 0] > 0)).nonzero(as_tuple=True)
-        a = alpha.detach()[inst, 0, r, col]
-        py, px = y0[inst] + r, x0[inst] + col
-        batch = batch_idx.long()[inst]
-    return colour.permute(1, 0, 2, 3)[:, inst, r, col], a, batch, py, px
+        alpha = alpha.detach().reshape(n, plane)
+        pos = (valid.view(n, plane) & (alpha > 0)).view(-1).nonzero().squeeze(1)  # (M,) in n * sh * sw
+        inst = torch.div(pos, plane, rounding_mode="floor")
+        rem = pos - inst * plane
+        r = torch.div(rem, sw, rounding_mode="floor")
+        a = alpha.view(-1).take(pos)
+        py, px = y0.index_select(0, inst) + r, x0.index_select(0, inst) + (rem - r * sw)
+        batch = batch_idx.long().index_select(0, inst)
+        cidx = (inst * (c * plane) + rem)[None, :] + torch.arange(c, device=dev)[:, None] * plane
+    return colour.contiguous().view(-1).take(cidx), a, batch, py, px

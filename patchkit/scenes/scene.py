@@ -167,9 +167,11 @@ class Scene:
                  for i in indices.tolist()]
         return torch.cat(parts) if parts else torch.zeros(0, *size, dtype=torch.uint8)
 
-    def batch(self, indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Images ``(B, 3, S, S)`` float in [0, 1], boxes ``(N, 4)`` and ``batch_idx (N,)``."""
-        images = self.images[indices].float().div_(255.0)
+    def batch(self, indices: Tensor, memory_format: torch.memory_format = torch.contiguous_format
+              ) -> tuple[Tensor, Tensor, Tensor]:
+        """Images ``(B, 3, S, S)`` float in [0, 1] in ``memory_format`` (the layout is changed on
+        the uint8 pixels, a quarter of the float copy), boxes ``(N, 4)`` and ``batch_idx (N,)``."""
+        images = self.images[indices].contiguous(memory_format=memory_format).float().div_(255.0)
         return (images, *self.batch_boxes(indices))
 
 

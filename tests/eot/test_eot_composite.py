@@ -145,3 +145,34 @@ def test_pipeline_gradcheck_float64():
         return eot(p, images, centers, sizes, torch.tensor([0]), params=params)[0]
 
     assert torch.autograd.gradcheck(fn, (patch,), atol=1e-6, fast_mode=True)
+
+
+def test_memory_order_paste_matches_the_general_path_and_its_gradient():
+    """A batch without gradient (training's case) is pasted in memory order; the output and the
+    colour gradient equal the general path's (logical indices), for NCHW and channels-last
+    batches, in place or not, with overlapping ROIs, whatever the layout of the incoming gradient."""
+    g = torch.Generator().manual_seed(1)
+    images = torch.rand(2, 3, 9, 11, dtype=torch.float64, generator=g)
+    colour0 = torch.rand(3, 3, 4, 5, dtype=torch.float64, generator=g)
+    alpha = torch.rand(3, 1, 4, 5, dtype=torch.float64, generator=g)
+    batch_idx, x0, y0 = torch.tensor([0, 0, 1]), torch.tensor([1, 3, 8]), torch.tensor([0, 2, 6])
+    weight = torch.rand(2, 3, 9, 11, dtype=torch.float64, generator=g)
+
+    def run(imgs, inplace=False, grad_format=torch.contiguous_format):
+        colour = colour0.clone().requires_grad_(True)
+        out = composite(imgs, colour, alpha, batch_idx, x0, y0, inplace=inplace)
+        out.backward(weight.contiguous(memory_format=grad_format))
+        return out.detach().clone(), colour.grad
+
+    ref_out, ref_grad = run(images.clone().requires_grad_(True))  # general path
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        for inplace in (False, True):
+            for grad_format in (torch.contiguous_format, torch.channels_last):
+                batch = images.clone().contiguous(memory_format=fmt)
+                out, grad = run(batch, inplace, grad_format)
+                assert torch.allclose(out, ref_out, atol=1e-12)
+                assert torch.allclose(grad, ref_grad, atol=1e-12)
+                assert torch.equal(batch, out) == inplace  # in place writes the batch, otherwise it is untouched
+    colour = colour0.clone().requires_grad_(True)
+    cl = images.contiguous(memory_format=torch.channels_last)
+    assert torch.autograd.gradcheck(lambda c: composite(cl, c, alpha, batch_idx, x0, y0), (colour,))
