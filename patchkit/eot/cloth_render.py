@@ -178,6 +178,7 @@ def render_cloth(
     field: tuple[Tensor, float] | None = None,
     appearance: Callable[[Tensor, Tensor], Tensor] | None = None,
     inplace: bool = False,
+    scratch: Tensor | None = None,
 ) -> Tensor:
     """Texture every person instance's garment with the tiled ``tile``, batched and differentiable.
 
@@ -209,6 +210,8 @@ def render_cloth(
             of :meth:`patchkit.eot.pipeline.EOTPipeline.appearance`).
         inplace: composite into ``images`` itself (saves a full-size copy; only when ``images``
             does not require grad and is not needed afterwards).
+        scratch: a zero-filled per-pixel buffer for overlapping garments, reused across calls
+            (see :func:`~patchkit.eot.composite.coverage_weights`).
 
     Returns:
         ``(B, 3, H, W)`` rendered images; pixels where every mask is 0 are exactly the input.
@@ -269,4 +272,4 @@ def render_cloth(
     colour, a, batch, ys, xs = (torch.cat(p, dim=-1 if k == 0 else 0) for k, p in enumerate(zip(*pixels)))
     # normalise overlapping garments only when two supports of one image intersect
     overlap = boxes_overlap(torch.stack((rx, ry, rx + wx, ry + hy), dim=1), batch_idx)
-    return composite_pixels(images, colour, a, batch, ys, xs, inplace=inplace, overlap=overlap)
+    return composite_pixels(images, colour, a, batch, ys, xs, inplace=inplace, overlap=overlap, scratch=scratch)

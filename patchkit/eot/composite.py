@@ -331,7 +331,7 @@ def roi_pixels(colour: Tensor, alpha: Tensor, batch_idx: Tensor, x0: Tensor, y0:
     img_h, img_w = image_hw
     dev = colour.device
     plane = sh * sw
-    with torch.no_grad():  # flat positions and take(): several times faster than 4-D advanced indexing
+    with torch.no_grad():  # flat positions: several times faster than 4-D advanced indexing
         xs = x0[:, None] + torch.arange(sw, device=dev)
         ys = y0[:, None] + torch.arange(sh, device=dev)
         valid = ((xs >= 0) & (xs < img_w))[:, None, :] & ((ys >= 0) & (ys < img_h))[:, :, None]
@@ -343,5 +343,4 @@ def roi_pixels(colour: Tensor, alpha: Tensor, batch_idx: Tensor, x0: Tensor, y0:
         a = alpha.view(-1).take(pos)
         py, px = y0.index_select(0, inst) + r, x0.index_select(0, inst) + (rem - r * sw)
         batch = batch_idx.long().index_select(0, inst)
-        cidx = (inst * (c * plane) + rem)[None, :] + torch.arange(c, device=dev)[:, None] * plane
-    return colour.contiguous().view(-1).take(cidx), a, batch, py, px
+    return colour.transpose(0, 1).reshape(c, n * plane).index_select(1, pos), a, batch, py, px

@@ -173,7 +173,7 @@ class EOTPipeline(nn.Module):
         with record_function("eot.composite"):
             out = composite_pixels(images, colour, geo["alpha"], batch_idx.index_select(0, geo["inst"]),
                                    geo["ys"], geo["xs"],
-                                   inplace=inplace, overlap=geo["overlap"], scratch=self._scratch_for(images))
+                                   inplace=inplace, overlap=geo["overlap"], scratch=self.scratch_for(images))
         return out, params
 
     # ------------------------------------------------------------------------------- helpers
@@ -304,8 +304,9 @@ class EOTPipeline(nn.Module):
             out = out.add_(zero) if inplace else out + zero
         return out
 
-    def _scratch_for(self, images: Tensor) -> Tensor:
-        """A zero-filled per-pixel buffer reused across calls (see ``coverage_weights``)."""
+    def scratch_for(self, images: Tensor) -> Tensor:
+        """A zero-filled per-pixel buffer reused across calls (see
+        :func:`~patchkit.eot.composite.coverage_weights`; also lent to the texture render)."""
         need = images.shape[0] * images.shape[-2] * images.shape[-1]
         buf = self._scratch
         if buf is None or buf.numel() < need or buf.device != images.device or buf.dtype != images.dtype:

@@ -114,5 +114,6 @@ class TexturePipeline(nn.Module):
             scale / draw.jitter, shading=self.cfg.shading > 0, shade_strength=self.cfg.shading,
             max_factor=self.cfg.max_shade, angle=draw.angle, field=field,
             appearance=lambda x, idx: self.eot.appearance(x, draw.eot.select(idx)), inplace=inplace,
+            scratch=self.eot.scratch_for(images),
         )
         return out, draw
