@@ -66,8 +66,16 @@ def base_sidecar(run: Path, cfg, ckpt: dict, args) -> dict:
         "config": to_dict(cfg),
         "training": {"steps": ckpt["state"]["step"], "epochs_done": ckpt["state"]["epoch"],
                      "wall_seconds_approx": round(ended - started), "machine": args.machine,
-                     "final_log": log[-1] if log else None},
+                     "final_log": log[-1] if log else None, **_started_from(cfg.patch.init, args.started_from)},
     }
+
+
+def _started_from(init: str, note: str | None) -> dict:
+    """The starting image of a fine-tune (``patch.init`` is a file): its path, sha256 and ``note``."""
+    path = Path(init)
+    if not path.is_file():
+        return {}
+    return {"started_from": {"patch": init, "sha256": file_sha256(path), **({"note": note} if note else {})}}
 
 
 def publish_texture(run: Path, cfg, ckpt: dict, args, argv: list[str] | None) -> int:
@@ -113,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", required=True, help="published as examples/patches/NAME.png")
     ap.add_argument("--machine", default="2-core AMD EPYC CPU (no GPU), 1 torch thread")
     ap.add_argument("--cache", default=str(REPO / "runs" / "patch_zoo" / "scores.json"))
+    ap.add_argument("--started-from", default=None,
+                    help="for a fine-tune (patch.init is an image): where that image came from, kept in the sidecar")
     args = ap.parse_args(argv)
     run = Path(args.run)
     cfg = resume_config(run)
