@@ -311,8 +311,11 @@ class Trainer:
         return loss.detach(), {"det": det.detach(), **parts}, first
 
     def _batch_masks(self, indices: Tensor) -> Tensor | None:
-        """The garments of a batch's persons; an image without masks wears the configured
-        garment's box-derived region, like the persons of a scene without masks."""
+        """The garments of a batch's persons when training a texture (None for a patch, which
+        does not use them); an image without masks wears the configured garment's box-derived
+        region, like the persons of a scene without masks."""
+        if not self.is_texture:
+            return None
         t = self.cfg.patch.texture
         return self.scene.batch_masks(indices, t.garment, t.softness)
 
