@@ -20,6 +20,8 @@ class LossConfig:
             target box, averaged over the image's boxes) or ``per_box_topk`` (the mean of the ``topk``
             highest inside each box); see :class:`patchkit.losses.TargetSuppression`.
         topk: candidates averaged by ``topk`` and acted on by ``targeted``.
+        score_space: ``prob`` (push the scores down) or ``bce`` (push ``-log(1 - score)`` down: the
+            gradient concentrates on people still detected; ``suppress`` only).
         nps_weight: weight of the non-printability score (0 = off).
         palette: ``legacy`` (the literature's 30 photographed colours) or a printer profile path.
         tv_weight: weight of total variation.
@@ -32,6 +34,7 @@ class LossConfig:
     mode: str = "obj_cls"
     reduction: str = "max"
     topk: int = 10
+    score_space: str = "prob"
     nps_weight: float = 0.0
     palette: str = "legacy"
     tv_weight: float = 2.5
@@ -46,3 +49,7 @@ class LossConfig:
             raise ValueError(f"loss.mode must be obj_cls, obj or cls, got {self.mode!r}")
         if self.reduction not in ("max", "topk", "per_box", "per_box_topk"):
             raise ValueError(f"loss.reduction must be max, topk, per_box or per_box_topk, got {self.reduction!r}")
+        if self.score_space not in ("prob", "bce"):
+            raise ValueError(f"loss.score_space must be prob or bce, got {self.score_space!r}")
+        if self.score_space != "prob" and self.objective != "suppress":
+            raise ValueError("loss.score_space=bce is for loss.objective=suppress")

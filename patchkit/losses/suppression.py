@@ -13,6 +13,19 @@ from patchkit.detectors.base import RawOutput
 
 MODES = ("obj_cls", "obj", "cls")
 REDUCTIONS = ("max", "topk", "per_box", "per_box_topk")
+SCORE_SPACES = ("prob", "bce")
+
+
+def to_score_space(scores: Tensor, space: str = "prob") -> Tensor:
+    """``prob``: the scores as they are, in [0, 1]. ``bce``: ``-log(1 - s)``, each candidate's binary
+    cross-entropy against "no target" (>= 0, about 13.8 at most): its gradient with respect to the
+    score's logit is ``s`` itself, so a person still detected at 0.9 pulls 9x harder than one already
+    hidden at 0.1, where the plain score gives both the same ``s(1 - s)`` = 0.09. This puts the effort
+    where the detection rate is decided. Monotone, so ``max`` picks the same candidate in both.
+    """
+    if space == "prob":
+        return scores
+    return -torch.log1p(-scores.clamp(max=1.0 - 1e-6))
 
 
 def target_scores(raw: RawOutput, class_id: int, mode: str = "obj_cls") -> Tensor:
@@ -68,22 +81,28 @@ class TargetSuppression(nn.Module):
             the mean of the ``k`` highest inside each box (also pushes down the second and third
             boxes a patch can raise on the same person, e.g. person-like shapes in the patch).
         k: candidates averaged with ``topk``.
+        score_space: ``prob`` (the scores) or ``bce`` (``-log(1 - score)``, see
+            :func:`to_score_space`), applied to every candidate before the reduction.
 
     Shape:
         Input: a :class:`RawOutput` with ``B`` images (plus the target boxes ``(N, 4)`` and their
-        ``batch_idx (N,)`` for ``per_box``). Output: ``(B,)``, in [0, 1].
+        ``batch_idx (N,)`` for ``per_box``). Output: ``(B,)``, in [0, 1] (``bce``: >= 0).
     """
 
-    def __init__(self, class_id: int = 0, mode: str = "obj_cls", reduction: str = "max", k: int = 10):
+    def __init__(self, class_id: int = 0, mode: str = "obj_cls", reduction: str = "max", k: int = 10,
+                 score_space: str = "prob"):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        if score_space not in SCORE_SPACES:
+            raise ValueError(f"score_space must be one of {SCORE_SPACES}, got {score_space!r}")
         self.class_id, self.mode, self.reduction, self.k = class_id, mode, reduction, k
+        self.score_space = score_space
 
     def forward(self, raw: RawOutput, boxes: Tensor | None = None, batch_idx: Tensor | None = None) -> Tensor:
-        scores = target_scores(raw, self.class_id, self.mode)
+        scores = to_score_space(target_scores(raw, self.class_id, self.mode), self.score_space)
         if self.reduction in ("per_box", "per_box_topk"):
             if boxes is None or batch_idx is None:
                 raise ValueError(f"reduction '{self.reduction}' needs the target boxes and their batch_idx")

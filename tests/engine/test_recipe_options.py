@@ -2,6 +2,8 @@
 sizes, the per-person loss, T-SEA's cutout and ShakeDrop, several scenes at once; and a run with
 all of them on still resumes to the same bits."""
 
+import math
+
 import pytest
 import torch
 
@@ -12,7 +14,7 @@ from patchkit.engine.config import DetectorConfig, TrainConfig
 from patchkit.engine.multires import ResolutionSampler, sizes_in_range
 from patchkit.engine.self_ensemble import PatchCutout, SelfEnsembleConfig, ShakeDrop, residual_blocks
 from patchkit.engine.trainer import Trainer
-from patchkit.losses import TargetSuppression
+from patchkit.losses import LossConfig, TargetSuppression
 from patchkit.scenes.scene import Scene
 
 from test_trainer import IMGSZ, _Interrupt, tiny_cfg, tiny_scene
@@ -85,6 +87,31 @@ def test_per_box_loss_counts_every_patched_person_and_ignores_unpatched_ones():
     assert top2.item() == pytest.approx(((0.9 + 0.3) / 2 + (0.6 + 0.0) / 2) / 2)
     top2.sum().backward()
     assert s3.grad[0].tolist() == pytest.approx([0.25, 0.25, 0.25, 0.0])
+
+
+def test_bce_score_space_pulls_hardest_on_people_still_detected():
+    cand = [[0, 0, 10, 10], [20, 0, 30, 10]]  # one candidate per target box
+    targets = torch.tensor([[0.0, 0.0, 10.0, 10.0], [18.0, 0.0, 32.0, 12.0]])
+    batch_idx = torch.tensor([0, 0])
+    logits = torch.tensor([[2.1972246, -2.1972246]], requires_grad=True)  # scores 0.9 (detected), 0.1 (hidden)
+
+    def raw():
+        return RawOutput(torch.tensor(cand, dtype=torch.float32)[None], torch.sigmoid(logits).unsqueeze(-1), None)
+
+    bce = TargetSuppression(reduction="per_box", score_space="bce")(raw(), targets, batch_idx)
+    assert bce.item() == pytest.approx((-math.log(0.1) - math.log(0.9)) / 2, rel=1e-5)
+    bce.sum().backward()
+    assert logits.grad[0].tolist() == pytest.approx([0.45, 0.05], rel=1e-4)  # d/dlogit = score / n_boxes: 9x
+    logits.grad = None
+    TargetSuppression(reduction="per_box")(raw(), targets, batch_idx).sum().backward()
+    assert logits.grad[0].tolist() == pytest.approx([0.045, 0.045], rel=1e-4)  # prob: s(1-s), the same for both
+    # monotone: the max reduction picks the same candidate; a score of exactly 1 stays finite
+    raw1, _ = _raw([[1.0, 0.2, 0.5]], [[0, 0, 1, 1]] * 3)
+    assert torch.isfinite(TargetSuppression(score_space="bce")(raw1)).all()
+    with pytest.raises(ValueError, match="score_space"):
+        TargetSuppression(score_space="log")
+    with pytest.raises(ValueError, match="score_space"):
+        LossConfig(objective="targeted", target_class=2, score_space="bce").validate()
 
 
 # -- self-ensemble --------------------------------------------------------------------------------
