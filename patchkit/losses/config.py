@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from patchkit.losses.suppression import MODES, REDUCTIONS, SCORE_SPACES
+
 OBJECTIVES = ("suppress", "targeted")
+
+
+def _choices(names: tuple[str, ...]) -> str:
+    """``a, b or c``, for error messages."""
+    return f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 @dataclass
@@ -45,11 +52,11 @@ class LossConfig:
             raise ValueError(f"loss.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.objective == "targeted" and self.target_class < 0:
             raise ValueError("loss.target_class must be set (>= 0) for loss.objective=targeted")
-        if self.mode not in ("obj_cls", "obj", "cls"):
-            raise ValueError(f"loss.mode must be obj_cls, obj or cls, got {self.mode!r}")
-        if self.reduction not in ("max", "topk", "per_box", "per_box_topk"):
-            raise ValueError(f"loss.reduction must be max, topk, per_box or per_box_topk, got {self.reduction!r}")
-        if self.score_space not in ("prob", "bce"):
-            raise ValueError(f"loss.score_space must be prob or bce, got {self.score_space!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"loss.mode must be {_choices(MODES)}, got {self.mode!r}")
+        if self.reduction not in REDUCTIONS:
+            raise ValueError(f"loss.reduction must be {_choices(REDUCTIONS)}, got {self.reduction!r}")
+        if self.score_space not in SCORE_SPACES:
+            raise ValueError(f"loss.score_space must be {_choices(SCORE_SPACES)}, got {self.score_space!r}")
         if self.score_space != "prob" and self.objective != "suppress":
             raise ValueError("loss.score_space=bce is for loss.objective=suppress")

@@ -70,10 +70,13 @@ def test_overrides_parse_and_roundtrip():
     assert from_dict(Outer, yaml.safe_load(dump_yaml(cfg))) == cfg
 
 
-@pytest.mark.parametrize("recipe", sorted(p.name for p in (Path(__file__).parents[2] / "examples").glob("train_*.yaml")))
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in EXAMPLES.glob("train_*.yaml")))
 def test_every_shipped_recipe_loads_and_validates(recipe):
     """A typo in a published recipe (unknown key, bad value) fails here, not an hour into a run."""
     from patchkit.engine.config import TrainConfig
 
-    cfg = load_config(TrainConfig, Path(__file__).parents[2] / "examples" / recipe)
+    cfg = load_config(TrainConfig, EXAMPLES / recipe)
     assert cfg.optim.lr > 0 and cfg.run.out

@@ -105,7 +105,9 @@ def test_bce_score_space_pulls_hardest_on_people_still_detected():
     logits.grad = None
     TargetSuppression(reduction="per_box")(raw(), targets, batch_idx).sum().backward()
     assert logits.grad[0].tolist() == pytest.approx([0.045, 0.045], rel=1e-4)  # prob: s(1-s), the same for both
-    # monotone: the max reduction picks the same candidate; a score of exactly 1 stays finite
+    # monotone: the max reduction picks the same candidate in both spaces; a score of exactly 1 stays finite
+    raw1, _ = _raw([[0.3, 0.8, 0.5]], [[0, 0, 1, 1]] * 3)
+    assert TargetSuppression(score_space="bce")(raw1).item() == pytest.approx(-math.log(1 - 0.8), rel=1e-5)
     raw1, _ = _raw([[1.0, 0.2, 0.5]], [[0, 0, 1, 1]] * 3)
     assert torch.isfinite(TargetSuppression(score_space="bce")(raw1)).all()
     with pytest.raises(ValueError, match="score_space"):
