@@ -87,7 +87,8 @@ class JsonlLogger(Callback):
 
 
 class Snapshotter(Callback):
-    """Saves the patch as ``snapshots/step_XXXXXX.png`` every ``every`` steps (0 = never)."""
+    """Saves the patch as ``snapshots/step_XXXXXX.png`` every ``every`` steps (0 = never); with
+    ``optim.ema`` on, that is the average and ``step_XXXXXX_iterate.png`` the last iterate."""
 
     def __init__(self, run_dir: Path, every: int):
         self.dir = Path(run_dir) / "snapshots"
@@ -96,6 +97,8 @@ class Snapshotter(Callback):
     def on_step_end(self, trainer, state) -> None:
         if self.every and state.step % self.every == 0:
             save_image(self.dir / f"step_{state.step:06d}.png", trainer.current_patch())
+            if trainer.ema is not None:
+                save_image(self.dir / f"step_{state.step:06d}_iterate.png", trainer.current_patch(average=False))
 
 
 class Checkpointer(Callback):

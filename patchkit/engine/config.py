@@ -70,6 +70,10 @@ class OptimConfig:
         schedule_steps: length of the cosine schedule in steps (0 = the run's total steps); with
             ``max_steps`` below it, a run stops early on the schedule of a longer one (a stopped
             long run is reproduced exactly by ``max_steps=N schedule_steps=<its total>``).
+        ema: decay in [0, 1) of an exponential moving average of the patch's parameters, updated
+            after every step (0 = off; 0.99 averages about the last 100 steps). With it on, the
+            run's product (``patch.png``, snapshots, the returned patch) is the average, and
+            ``patch_iterate.png`` / ``step_XXXXXX_iterate.png`` hold the last iterate beside it.
     """
 
     lr: float = 0.03
@@ -80,8 +84,11 @@ class OptimConfig:
     batch_size: int = 8
     max_steps: int = 0
     schedule_steps: int = 0
+    ema: float = 0.0
 
     def validate(self) -> None:
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"optim.ema must be in [0, 1) (0 = off), got {self.ema}")
         if self.max_steps < 0 or self.schedule_steps < 0:
             raise ValueError("optim.max_steps and optim.schedule_steps must be >= 0")
         if self.schedule not in SCHEDULES:

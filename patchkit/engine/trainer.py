@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from patchkit.config import dump_yaml, from_dict, read_yaml, to_dict
 from patchkit.detectors import create_detector
@@ -144,6 +145,9 @@ class Trainer:
         self.texture = TexturePipeline(cfg.patch.texture, self.eot) if self.is_texture else None
         self.objective = AttackObjective(cfg.loss, nps_palette).to(self.device)
         self.optimizer = torch.optim.Adam(self.patch.parameters(), lr=cfg.optim.lr)
+        # the patch's parameters averaged over steps (optim.ema), torch's own EMA of a module
+        self.ema = (AveragedModel(self.patch, multi_avg_fn=get_ema_multi_avg_fn(cfg.optim.ema))
+                    if cfg.optim.ema > 0 else None)
         self.steps_per_epoch = math.ceil(len(self.scene) / cfg.optim.batch_size)
         total = cfg.optim.epochs * self.steps_per_epoch
         self.total_steps = min(total, cfg.optim.max_steps) if cfg.optim.max_steps else total
@@ -193,13 +197,15 @@ class Trainer:
             return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=o.patience)
         return None
 
-    def current_patch(self) -> Tensor:
+    def current_patch(self, average: bool = True) -> Tensor:
         """The digital patch (or texture tile) ``(3, P, P)`` in [0, 1], detached; a camouflage
-        tile hardened to its palette colours."""
+        tile hardened to its palette colours. With ``optim.ema`` on, the moving average of the
+        parameters unless ``average=False`` (the last iterate)."""
+        module: nn.Module = self.ema.module if average and self.ema is not None else self.patch
         with torch.no_grad():
-            if isinstance(self.patch, Camouflage):
-                return self.patch.harden()
-            return self.patch().detach().clamp(0, 1)
+            if isinstance(module, Camouflage):
+                return module.harden()
+            return module().detach().clamp(0, 1)
 
     def _tile(self, step: int) -> Tensor:
         """The patch or tile of this step (camouflage: annealed, Gumbel noise seeded by the step)."""
@@ -225,9 +231,12 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "state": asdict(self.state),
             "config": to_dict(self.cfg),
+            "ema": self.ema.state_dict() if self.ema is not None else {},
         }
         atomic_torch_save(ckpt, self.run_dir / "checkpoint.pt")
         save_image(self.run_dir / "patch.png", self.current_patch())
+        if self.ema is not None:
+            save_image(self.run_dir / "patch_iterate.png", self.current_patch(average=False))
 
     def load_checkpoint(self, path: str | Path) -> None:
         path = Path(path)
@@ -243,6 +252,8 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt["scheduler"]:
             self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.ema is not None and ckpt.get("ema"):  # a run without the average starts one now
+            self.ema.load_state_dict(ckpt["ema"])
         self.state = TrainState(**ckpt["state"])
         self._loss_sum = torch.tensor(self.state.loss_sum, device=self.device)
 
@@ -308,6 +319,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.patch.project_()
+        if self.ema is not None:
+            self.ema.update_parameters(self.patch)
         return loss.detach(), {"det": det.detach(), **parts}, first
 
     def _batch_masks(self, indices: Tensor) -> Tensor | None:

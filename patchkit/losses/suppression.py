@@ -25,7 +25,9 @@ def to_score_space(scores: Tensor, space: str = "prob") -> Tensor:
     """
     if space == "prob":
         return scores
-    return -torch.log1p(-scores.clamp(max=1.0 - 1e-6))
+    if space == "bce":
+        return -torch.log1p(-scores.clamp(max=1.0 - 1e-6))
+    raise ValueError(f"score_space must be one of {SCORE_SPACES}, got {space!r}")
 
 
 def target_scores(raw: RawOutput, class_id: int, mode: str = "obj_cls") -> Tensor:

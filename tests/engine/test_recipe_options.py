@@ -15,6 +15,7 @@ from patchkit.engine.multires import ResolutionSampler, sizes_in_range
 from patchkit.engine.self_ensemble import PatchCutout, SelfEnsembleConfig, ShakeDrop, residual_blocks
 from patchkit.engine.trainer import Trainer
 from patchkit.losses import LossConfig, TargetSuppression
+from patchkit.losses.suppression import to_score_space
 from patchkit.scenes.scene import Scene
 
 from test_trainer import IMGSZ, _Interrupt, tiny_cfg, tiny_scene
@@ -112,6 +113,8 @@ def test_bce_score_space_pulls_hardest_on_people_still_detected():
     assert torch.isfinite(TargetSuppression(score_space="bce")(raw1)).all()
     with pytest.raises(ValueError, match="score_space"):
         TargetSuppression(score_space="log")
+    with pytest.raises(ValueError, match="score_space"):  # the function itself refuses, not only its callers
+        to_score_space(torch.tensor([0.5]), "log")
     with pytest.raises(ValueError, match="score_space"):
         LossConfig(objective="targeted", target_class=2, score_space="bce").validate()
 

@@ -11,6 +11,8 @@ from patchkit.detectors import create_detector
 from patchkit.engine.callbacks import Callback
 from patchkit.engine.config import TrainConfig
 from patchkit.engine.trainer import Trainer
+from patchkit.errors import PatchkitError
+from patchkit.io import load_image_tensor
 from patchkit.scenes.scene import Scene
 
 IMGSZ = 128
@@ -72,12 +74,12 @@ class _Interrupt(Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
-def test_killed_and_resumed_run_gives_identical_patch_bits(tmp_path, detector, schedule):
-    cfg = tiny_cfg(tmp_path / "a", optim__schedule=schedule, optim__patience=0)
+@pytest.mark.parametrize("schedule,ema", [("cosine", 0.0), ("plateau", 0.0), ("cosine", 0.5)])
+def test_killed_and_resumed_run_gives_identical_patch_bits(tmp_path, detector, schedule, ema):
+    cfg = tiny_cfg(tmp_path / "a", optim__schedule=schedule, optim__patience=0, optim__ema=ema)
     straight = Trainer(cfg, detector=detector, scene=tiny_scene()).fit()
 
-    cfg_b = tiny_cfg(tmp_path / "b", optim__schedule=schedule, optim__patience=0)
+    cfg_b = tiny_cfg(tmp_path / "b", optim__schedule=schedule, optim__patience=0, optim__ema=ema)
     with pytest.raises(KeyboardInterrupt):
         Trainer(cfg_b, detector=detector, scene=tiny_scene(), callbacks=[_Interrupt(3)]).fit()
     resumed = Trainer(cfg_b, detector=detector, scene=tiny_scene())
@@ -90,6 +92,38 @@ def test_killed_and_resumed_run_gives_identical_patch_bits(tmp_path, detector, s
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [json.loads(l)["step"] for l in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+class _Iterates(Callback):
+    def __init__(self):
+        self.params = []
+
+    def on_step_end(self, trainer, state):
+        self.params.append([p.detach().clone() for p in trainer.patch.parameters()])
+
+
+def test_ema_patch_is_the_moving_average_of_the_iterates_and_is_the_product(tmp_path, detector):
+    decay = 0.6
+    cfg = tiny_cfg(tmp_path, optim__ema=decay, run__snapshot_every=3)
+    seen = _Iterates()
+    trainer = Trainer(cfg, detector=detector, scene=tiny_scene(), callbacks=[seen])
+    patch = trainer.fit()
+    expected = seen.params[0]  # the average starts at the first iterate, then e = d e + (1 - d) p
+    for params in seen.params[1:]:
+        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, params)]
+    for e, a in zip(expected, trainer.ema.module.parameters()):
+        assert torch.allclose(a, e, atol=1e-6)
+    iterate = trainer.current_patch(average=False)
+    assert (patch - iterate).abs().max() > 1e-3  # the average is not the last iterate
+    with torch.no_grad():
+        assert torch.allclose(patch, trainer.ema.module().clamp(0, 1))
+    run = tmp_path / "run"
+    assert torch.allclose(load_image_tensor(run / "patch.png"), patch, atol=1 / 255)
+    assert torch.allclose(load_image_tensor(run / "patch_iterate.png"), iterate, atol=1 / 255)
+    assert {p.name for p in (run / "snapshots").iterdir()} == {
+        "step_000003.png", "step_000003_iterate.png", "step_000006.png", "step_000006_iterate.png"}
+    with pytest.raises(PatchkitError, match="optim.ema"):
+        tiny_cfg(tmp_path, optim__ema=1.0)
 
 
 def test_attack_lowers_real_detector_scores_on_fresh_eot_draws(tmp_path, shared_data):
