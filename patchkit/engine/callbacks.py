@@ -11,7 +11,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from patchkit.io import save_image
 
 
 class Callback:
@@ -96,9 +95,7 @@ class Snapshotter(Callback):
 
     def on_step_end(self, trainer, state) -> None:
         if self.every and state.step % self.every == 0:
-            save_image(self.dir / f"step_{state.step:06d}.png", trainer.current_patch())
-            if trainer.ema is not None:
-                save_image(self.dir / f"step_{state.step:06d}_iterate.png", trainer.current_patch(average=False))
+            trainer.save_patch(self.dir / f"step_{state.step:06d}.png")
 
 
 class Checkpointer(Callback):

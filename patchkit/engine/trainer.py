@@ -207,6 +207,14 @@ class Trainer:
                 return module.harden()
             return module().detach().clamp(0, 1)
 
+    def save_patch(self, path: str | Path) -> None:
+        """Write :meth:`current_patch` to ``path`` (PNG); with ``optim.ema`` on, the last iterate
+        beside it as ``<stem>_iterate.png``."""
+        path = Path(path)
+        save_image(path, self.current_patch())
+        if self.ema is not None:
+            save_image(path.with_name(f"{path.stem}_iterate{path.suffix}"), self.current_patch(average=False))
+
     def _tile(self, step: int) -> Tensor:
         """The patch or tile of this step (camouflage: annealed, Gumbel noise seeded by the step)."""
         if not isinstance(self.patch, Camouflage):
@@ -234,9 +242,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else {},
         }
         atomic_torch_save(ckpt, self.run_dir / "checkpoint.pt")
-        save_image(self.run_dir / "patch.png", self.current_patch())
-        if self.ema is not None:
-            save_image(self.run_dir / "patch_iterate.png", self.current_patch(average=False))
+        self.save_patch(self.run_dir / "patch.png")
 
     def load_checkpoint(self, path: str | Path) -> None:
         path = Path(path)
