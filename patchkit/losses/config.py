@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patchkit.losses.suppression import MODES, REDUCTIONS, SCORE_SPACES
+from patchkit.losses.suppression import MATCHES, MODES, REDUCTIONS, SCORE_SPACES
 
 OBJECTIVES = ("suppress", "targeted")
 
@@ -29,6 +29,14 @@ class LossConfig:
         topk: candidates averaged by ``topk`` and acted on by ``targeted``.
         score_space: ``prob`` (push the scores down) or ``bce`` (push ``-log(1 - score)`` down: the
             gradient concentrates on people still detected; ``suppress`` only).
+        match: which candidates stand for a person with the ``per_box`` reductions: ``centre``
+            (centred inside the labelled box) or ``iou`` (IoU >= ``match_iou`` with it: the boxes
+            that would count as finding the person; see :func:`patchkit.losses.suppression.candidates_on_boxes`).
+        match_iou: the IoU threshold of ``match: iou``, in (0, 1] (evaluation counts a person found at
+            0.5; a lower value keeps a margin).
+        centre_weight: with ``match: iou``, also push down the candidates centred inside the box with
+            this weight (>= 0): fewer partial boxes (false positives) on the person, at some cost
+            in detection rate. 0 = off.
         nps_weight: weight of the non-printability score (0 = off).
         palette: ``legacy`` (the literature's 30 photographed colours) or a printer profile path.
         tv_weight: weight of total variation.
@@ -42,6 +50,9 @@ class LossConfig:
     reduction: str = "max"
     topk: int = 10
     score_space: str = "prob"
+    match: str = "centre"
+    match_iou: float = 0.5
+    centre_weight: float = 0.0
     nps_weight: float = 0.0
     palette: str = "legacy"
     tv_weight: float = 2.5
@@ -58,5 +69,11 @@ class LossConfig:
             raise ValueError(f"loss.reduction must be {_choices(REDUCTIONS)}, got {self.reduction!r}")
         if self.score_space not in SCORE_SPACES:
             raise ValueError(f"loss.score_space must be {_choices(SCORE_SPACES)}, got {self.score_space!r}")
+        if self.match not in MATCHES:
+            raise ValueError(f"loss.match must be {_choices(MATCHES)}, got {self.match!r}")
+        if not 0.0 < self.match_iou <= 1.0:
+            raise ValueError(f"loss.match_iou must be in (0, 1], got {self.match_iou}")
+        if not self.centre_weight >= 0.0:
+            raise ValueError(f"loss.centre_weight must be >= 0, got {self.centre_weight}")
         if self.score_space != "prob" and self.objective != "suppress":
             raise ValueError("loss.score_space=bce is for loss.objective=suppress")

@@ -10,10 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from patchkit.detectors.base import RawOutput
+from patchkit.metrics.ap import aligned_box_iou
 
 MODES = ("obj_cls", "obj", "cls")
 REDUCTIONS = ("max", "topk", "per_box", "per_box_topk")
 SCORE_SPACES = ("prob", "bce")
+MATCHES = ("centre", "iou")
 
 
 def to_score_space(scores: Tensor, space: str = "prob") -> Tensor:
@@ -45,11 +47,35 @@ def target_scores(raw: RawOutput, class_id: int, mode: str = "obj_cls") -> Tenso
     return raw.objectness * cls
 
 
+def candidates_on_boxes(cand_boxes: Tensor, boxes: Tensor, batch_idx: Tensor, match: str = "centre",
+                        iou: float = 0.5) -> Tensor:
+    """``(N, A)`` bool: which candidates of its image stand for each target box.
+
+    ``centre``: the candidate's centre lies inside the box. ``iou``: the candidate overlaps the box
+    with IoU >= ``iou``, the rule a detection must pass to count as finding that person (detection
+    rate, AP50): small boxes the patch itself raises on the chest, which only count as false
+    positives, are left out, so the effort goes to the boxes that find the person.
+
+    Args:
+        cand_boxes: ``(B, A, 4)`` candidate xyxy boxes in pixels.
+        boxes: ``(N, 4)`` target xyxy boxes in the same pixels.
+        batch_idx: ``(N,)`` image of each target box.
+    """
+    cand = cand_boxes[batch_idx]  # (N, A, 4)
+    if match == "centre":
+        centre = 0.5 * (cand[..., :2] + cand[..., 2:])
+        return ((centre >= boxes[:, None, :2]) & (centre <= boxes[:, None, 2:])).all(dim=-1)
+    if match == "iou":
+        return aligned_box_iou(cand, boxes[:, None, :]) >= iou
+    raise ValueError(f"match must be one of {MATCHES}, got {match!r}")
+
+
 def per_box_max(scores: Tensor, cand_boxes: Tensor, boxes: Tensor, batch_idx: Tensor, n_images: int,
-                k: int = 1) -> Tensor:
+                k: int = 1, match: str = "centre", iou: float = 0.5) -> Tensor:
     """Mean over each image's target boxes of the highest score (``k`` > 1: the mean of the ``k``
-    highest) among the candidates whose centre lies inside that box, vectorised over all boxes:
-    ``(B,)`` in [0, 1] (0 for an image without boxes).
+    highest) among the candidates that stand for that box (:func:`candidates_on_boxes`: centred
+    inside it, or overlapping it with IoU >= ``iou``), vectorised over all boxes: ``(B,)`` in
+    [0, 1] (0 for an image without boxes).
 
     Args:
         scores: ``(B, A)`` candidate scores.
@@ -60,8 +86,7 @@ def per_box_max(scores: Tensor, cand_boxes: Tensor, boxes: Tensor, batch_idx: Te
     """
     if boxes.shape[0] == 0:
         return scores.new_zeros(n_images)
-    centre = 0.5 * (cand_boxes[..., :2] + cand_boxes[..., 2:])[batch_idx]  # (N, A, 2)
-    inside = ((centre >= boxes[:, None, :2]) & (centre <= boxes[:, None, 2:])).all(dim=-1)  # (N, A)
+    inside = candidates_on_boxes(cand_boxes.detach(), boxes, batch_idx, match, iou)
     masked = scores[batch_idx].masked_fill(~inside, 0.0)
     per_box = masked.amax(dim=1) if k <= 1 else masked.topk(min(k, masked.shape[1]), dim=1).values.mean(dim=1)
     total = scores.new_zeros(n_images).index_add(0, batch_idx, per_box)
@@ -85,6 +110,12 @@ class TargetSuppression(nn.Module):
         k: candidates averaged with ``topk``.
         score_space: ``prob`` (the scores) or ``bce`` (``-log(1 - score)``, see
             :func:`to_score_space`), applied to every candidate before the reduction.
+        match: which candidates stand for a target box with ``per_box``: ``centre`` (centred
+            inside it) or ``iou`` (IoU >= ``match_iou`` with it); see :func:`candidates_on_boxes`.
+        match_iou: the IoU threshold of ``match="iou"``, in (0, 1].
+        centre_weight: with ``match="iou"``, add this weight (>= 0) times the centre-matched loss:
+            it also pushes down the partial boxes a patch raises on the person (a head, the legs),
+            which count as false positives, at some cost in detection rate.
 
     Shape:
         Input: a :class:`RawOutput` with ``B`` images (plus the target boxes ``(N, 4)`` and their
@@ -92,7 +123,8 @@ class TargetSuppression(nn.Module):
     """
 
     def __init__(self, class_id: int = 0, mode: str = "obj_cls", reduction: str = "max", k: int = 10,
-                 score_space: str = "prob"):
+                 score_space: str = "prob", match: str = "centre", match_iou: float = 0.5,
+                 centre_weight: float = 0.0):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -101,7 +133,14 @@ class TargetSuppression(nn.Module):
         if score_space not in SCORE_SPACES:
             raise ValueError(f"score_space must be one of {SCORE_SPACES}, got {score_space!r}")
         self.class_id, self.mode, self.reduction, self.k = class_id, mode, reduction, k
-        self.score_space = score_space
+        if match not in MATCHES:
+            raise ValueError(f"match must be one of {MATCHES}, got {match!r}")
+        if not 0.0 < match_iou <= 1.0:
+            raise ValueError(f"match_iou must be in (0, 1], got {match_iou}")
+        if not centre_weight >= 0.0:
+            raise ValueError(f"centre_weight must be >= 0, got {centre_weight}")
+        self.score_space, self.match, self.match_iou = score_space, match, match_iou
+        self.centre_weight = centre_weight
 
     def forward(self, raw: RawOutput, boxes: Tensor | None = None, batch_idx: Tensor | None = None) -> Tensor:
         scores = to_score_space(target_scores(raw, self.class_id, self.mode), self.score_space)
@@ -109,7 +148,10 @@ class TargetSuppression(nn.Module):
             if boxes is None or batch_idx is None:
                 raise ValueError(f"reduction '{self.reduction}' needs the target boxes and their batch_idx")
             k = self.k if self.reduction == "per_box_topk" else 1
-            return per_box_max(scores, raw.boxes, boxes, batch_idx, scores.shape[0], k)
+            loss = per_box_max(scores, raw.boxes, boxes, batch_idx, scores.shape[0], k, self.match, self.match_iou)
+            if self.match == "iou" and self.centre_weight > 0:
+                loss = loss + self.centre_weight * per_box_max(scores, raw.boxes, boxes, batch_idx, scores.shape[0], k)
+            return loss
         if self.reduction == "max":
             return scores.amax(dim=1)
         k = min(self.k, scores.shape[1])

@@ -12,10 +12,11 @@ from patchkit.detectors import create_detector
 from patchkit.detectors.base import RawOutput
 from patchkit.engine.config import DetectorConfig, TrainConfig
 from patchkit.engine.multires import ResolutionSampler, sizes_in_range
+from patchkit.engine.objective import AttackObjective
 from patchkit.engine.self_ensemble import PatchCutout, SelfEnsembleConfig, ShakeDrop, residual_blocks
 from patchkit.engine.trainer import Trainer
 from patchkit.losses import LossConfig, TargetSuppression
-from patchkit.losses.suppression import to_score_space
+from patchkit.losses.suppression import candidates_on_boxes, to_score_space
 from patchkit.scenes.scene import Scene
 
 from test_trainer import IMGSZ, _Interrupt, tiny_cfg, tiny_scene
@@ -88,6 +89,55 @@ def test_per_box_loss_counts_every_patched_person_and_ignores_unpatched_ones():
     assert top2.item() == pytest.approx(((0.9 + 0.3) / 2 + (0.6 + 0.0) / 2) / 2)
     top2.sum().backward()
     assert s3.grad[0].tolist() == pytest.approx([0.25, 0.25, 0.25, 0.0])
+
+
+def test_iou_matching_takes_only_the_boxes_that_would_find_the_person():
+    person = torch.tensor([[0.0, 0.0, 10.0, 20.0]])  # a labelled person, 10 x 20 px
+    cand = [[0, 0, 10, 20],    # the person's own box: IoU 1
+            [0, 2, 10, 20],    # slightly cut at the head: IoU 0.9
+            [3, 6, 7, 10],     # a small box on the chest (the kind a patch raises): centred inside, IoU 0.08
+            [0, 0, 10, 9],     # the upper half: IoU 0.45
+            [40, 0, 50, 20]]   # someone else
+    inside = candidates_on_boxes(torch.tensor(cand, dtype=torch.float32)[None], person, torch.tensor([0]), "centre")
+    assert inside[0].tolist() == [True, True, True, True, False]
+    for iou, want in ((0.5, [True, True, False, False, False]), (0.4, [True, True, False, True, False])):
+        got = candidates_on_boxes(torch.tensor(cand, dtype=torch.float32)[None], person, torch.tensor([0]), "iou", iou)
+        assert got[0].tolist() == want, iou
+    # the chest box scores highest, but with iou matching the loss (and its gradient) is on the person's boxes
+    raw, s = _raw([[0.5, 0.7, 0.95, 0.9, 0.99]], cand)
+    centre = TargetSuppression(reduction="per_box")(raw, person, torch.tensor([0]))
+    assert centre.item() == pytest.approx(0.95)
+    loss = TargetSuppression(reduction="per_box", match="iou")(raw, person, torch.tensor([0]))
+    assert loss.item() == pytest.approx(0.7)
+    loss.sum().backward()
+    assert s.grad[0].tolist() == pytest.approx([0.0, 1.0, 0.0, 0.0, 0.0])
+    # centre_weight adds the centre-matched term back: the chest box is pushed down too, at that weight
+    raw, s = _raw([[0.5, 0.7, 0.95, 0.9, 0.99]], cand)
+    mixed = TargetSuppression(reduction="per_box", match="iou", centre_weight=0.5)(raw, person, torch.tensor([0]))
+    assert mixed.item() == pytest.approx(0.7 + 0.5 * 0.95)
+    mixed.sum().backward()
+    assert s.grad[0].tolist() == pytest.approx([0.0, 1.0, 0.5, 0.0, 0.0])
+    top2 = TargetSuppression(reduction="per_box_topk", k=2, match="iou", match_iou=0.4)(*_raw(
+        [[0.5, 0.7, 0.95, 0.9, 0.99]], cand)[:1], person, torch.tensor([0]))
+    assert top2.item() == pytest.approx((0.9 + 0.7) / 2)
+    # a person no candidate overlaps enough contributes 0, and bad settings are refused
+    assert TargetSuppression(reduction="per_box", match="iou")(
+        *_raw([[0.9]], [[3, 6, 7, 10]])[:1], person, torch.tensor([0])).item() == 0.0
+    with pytest.raises(ValueError, match="match"):
+        TargetSuppression(match="overlap")
+    with pytest.raises(ValueError, match="match_iou"):
+        TargetSuppression(match="iou", match_iou=0.0)
+    with pytest.raises(ValueError, match="loss.match"):
+        LossConfig(match="overlap").validate()
+    with pytest.raises(ValueError, match="loss.match_iou"):
+        LossConfig(match="iou", match_iou=1.5).validate()
+    with pytest.raises(ValueError, match="centre_weight"):
+        TargetSuppression(match="iou", centre_weight=-1.0)
+    with pytest.raises(ValueError, match="loss.centre_weight"):
+        LossConfig(match="iou", centre_weight=-0.5).validate()
+    # the config reaches the loss the trainer builds
+    det = AttackObjective(LossConfig(reduction="per_box", match="iou", match_iou=0.4, centre_weight=0.25)).detection
+    assert (det.match, det.match_iou, det.centre_weight) == ("iou", 0.4, 0.25)
 
 
 def test_bce_score_space_pulls_hardest_on_people_still_detected():
