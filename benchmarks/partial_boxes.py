@@ -9,8 +9,8 @@ diagonal, square letterbox, flat paste, detections at 0.01 and NMS 0.45 as the z
 0.25) with :func:`patchkit.evaluation.coverage.person_coverage`: found at IoU >= 0.5 (the zoo's
 number), at IoU >= 0.3, and touched (a person box centred inside the labelled box), plus false
 boxes per image. A patch that mostly cuts people into pieces shows a low detection rate and a high
-touched share. Default patches: patchkit's published ones, the
-strongest peers of the zoo and the two controls. Needs ../shared/data.
+touched share. Default patches: patchkit's published ones, the strongest peers of the zoo, clean
+and the random-noise control. Needs ../shared/data.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import torch  # noqa: E402
-
-from patch_zoo import PF, SHARED, WEIGHTS, patch_name  # noqa: E402
+from patch_zoo import PF, SHARED, WEIGHTS, controls, patch_name  # noqa: E402
 from patchkit.eot import EOTConfig, EOTPipeline  # noqa: E402
 from patchkit.evaluation.conditions import load_patch  # noqa: E402
 from patchkit.evaluation.coverage import person_coverage  # noqa: E402
@@ -53,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"{missing[0]}: not found (this benchmark needs ../shared/data)", file=sys.stderr)
         return 2
-    noise = torch.rand(3, 300, 300, generator=torch.Generator().manual_seed(0))
-    patches: dict = {"clean": None, "control/random": noise}
+    patches: dict = {"clean": None, "control/random": controls()["control/random"]}
     patches |= {patch_name(Path(p)): load_patch(p)[0] for p in args.patches}
     opts = EvalOptions(placement=LITERATURE_PLACEMENT, batch=8)
     flat = EOTPipeline(EOTConfig.all_disabled())

@@ -50,11 +50,16 @@ def patch_name(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
-def collect_patches(sources: list[str]) -> dict:
+def controls() -> dict:
+    """The two control patches (300 px): seeded uniform noise and mid-gray."""
     import torch
 
-    patches: dict = {"control/random": torch.rand(3, 300, 300, generator=torch.Generator().manual_seed(0)),
-                     "control/gray": torch.full((3, 300, 300), 0.5)}
+    return {"control/random": torch.rand(3, 300, 300, generator=torch.Generator().manual_seed(0)),
+            "control/gray": torch.full((3, 300, 300), 0.5)}
+
+
+def collect_patches(sources: list[str]) -> dict:
+    patches = controls()
     for p in expand_patch_paths(sources):
         if p.name.endswith("_mask.png"):
             continue

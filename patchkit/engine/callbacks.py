@@ -12,7 +12,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 
-
 class Callback:
     def on_train_start(self, trainer) -> None: ...
     def on_step_end(self, trainer, state) -> None: ...

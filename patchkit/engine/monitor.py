@@ -6,8 +6,7 @@ import torch
 from torch import Tensor
 
 from patchkit.detectors.base import RawOutput
-from patchkit.losses.suppression import target_scores
-from patchkit.metrics.ap import aligned_box_iou
+from patchkit.losses.suppression import candidates_on_boxes, target_scores
 
 
 @torch.no_grad()
@@ -25,6 +24,5 @@ def box_hit_rate(
     if boxes.shape[0] == 0:
         return torch.zeros((), device=boxes.device)
     scores = target_scores(raw, class_id, "obj_cls")[batch_idx]  # (N, A)
-    overlap = aligned_box_iou(raw.boxes[batch_idx], boxes.unsqueeze(1))  # (N, A)
-    hit = ((overlap >= iou) & (scores >= conf)).any(dim=1)
+    hit = (candidates_on_boxes(raw.boxes, boxes, batch_idx, "iou", iou) & (scores >= conf)).any(dim=1)
     return hit.float().mean()
