@@ -9,7 +9,8 @@ diagonal, square letterbox, flat paste, detections at 0.01 and NMS 0.45 as the z
 0.25) with :func:`patchkit.evaluation.coverage.person_coverage`: found at IoU >= 0.5 (the zoo's
 number), at IoU >= 0.3, and touched (a person box centred inside the labelled box), plus false
 boxes per image. A patch that mostly cuts people into pieces shows a low detection rate and a high
-touched share. Default patches: patchkit's published ones, the strongest peers of the zoo, clean
+touched share. A second table splits the found share by the person's height in pixels at that
+imgsz: a patch trained on small people fails on large ones. Default patches: patchkit's published ones, the strongest peers of the zoo, clean
 and the random-noise control. Needs ../shared/data.
 """
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from patch_zoo import PF, SHARED, WEIGHTS, controls, patch_name  # noqa: E402
 from patchkit.eot import EOTConfig, EOTPipeline  # noqa: E402
 from patchkit.evaluation.conditions import load_patch  # noqa: E402
-from patchkit.evaluation.coverage import person_coverage  # noqa: E402
+from patchkit.evaluation.coverage import height_band_names, person_coverage  # noqa: E402
 from patchkit.evaluation.digital import EvalOptions, detect_conditioned  # noqa: E402
 from patchkit.evaluation.protocol import CONF, LITERATURE_PLACEMENT  # noqa: E402
 from patchkit.evaluation.runner import load_image_set  # noqa: E402
@@ -36,6 +37,7 @@ PEERS = SHARED / "peer_patches"
 DEFAULT_PATCHES = [REPO / "examples/patches/yolov5n.png", REPO / "examples/patches/yolov8n.png",
                    PEERS / "tsea/v5-demo.png", PEERS / "vq_yolov8n/advyolo_upper_worst.png",
                    PEERS / "advyolo_yolov2/object_score.png"]
+HEIGHT_EDGES = (128, 256, 384)  # person box height bands, pixels at the scored imgsz
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             images, labels, _ = load_image_set(PF, "test", "official", size, 0)
             for pname, patch in patches.items():
                 dets, _ = detect_conditioned(det, images, labels, patch, opts, flat, 0, opts.score_conf)  # as the zoo
-                cov = person_coverage(dets, labels, conf=CONF)
+                cov = person_coverage(dets, labels, conf=CONF, height_edges=HEIGHT_EDGES)
                 rows.append({"detector": name, "imgsz": size, "patch": pname, **cov.__dict__})
                 print(f"{name} {size} {pname} done", file=sys.stderr, flush=True)
     print("\nPenn-Fudan test (official labels, 142 persons), flat paste, patch 0.2 x box diagonal, conf 0.25; "
@@ -73,6 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"| {r['detector']} | {r['imgsz']} | {r['patch']} | {r['found']:.3f} | {r['found_loose']:.3f} | "
               f"{r['touched']:.3f} | {r['false_per_image']:.2f} |")
+    bands = height_band_names(HEIGHT_EDGES)
+    print("\nFound (IoU >= 0.5) by the labelled person's height in pixels at that imgsz (persons per band in "
+          "the header)\n")
+    for name in args.detectors:
+        for size in args.sizes:
+            sel = [r for r in rows if r["detector"] == name and r["imgsz"] == size]
+            counts = sel[0]["persons_by_height"]
+            print("| detector | imgsz | patch | " + " | ".join(f"{b} px (n={counts.get(b, 0)})" for b in bands) + " |")
+            print("|---|---|---|" + "---|" * len(bands))
+            for r in sel:
+                cells = [f"{r['found_by_height'][b]:.3f}" if b in r["found_by_height"] else "-" for b in bands]
+                print(f"| {name} | {size} | {r['patch']} | " + " | ".join(cells) + " |")
+            print()
     if args.json:
         atomic_write_json(args.json, {"rows": rows})
     return 0

@@ -17,7 +17,7 @@ class AttackObjective(nn.Module):
         super().__init__()
         if cfg.objective == "suppress":
             self.detection = TargetSuppression(cfg.class_id, cfg.mode, cfg.reduction, cfg.topk, cfg.score_space,
-                                               cfg.match, cfg.match_iou, cfg.centre_weight)
+                                               cfg.match, cfg.match_iou, cfg.centre_weight, cfg.match_softness)
         else:
             self.detection = TargetedMisclassification(cfg.class_id, cfg.target_class, cfg.topk, cfg.mode)
         self.nps = NonPrintabilityScore(palette) if cfg.nps_weight > 0 and palette is not None else None

@@ -31,10 +31,14 @@ class LossConfig:
             gradient concentrates on people still detected; ``suppress`` only).
         match: which candidates stand for a person with the ``per_box`` reductions: ``centre``
             (centred inside the labelled box) or ``iou`` (IoU >= ``match_iou`` with it: the boxes
-            that would count as finding the person; see :func:`patchkit.losses.suppression.candidates_on_boxes`).
-        match_iou: the IoU threshold of ``match: iou``, in (0, 1] (evaluation counts a person found at
-            0.5; a lower value keeps a margin).
-        centre_weight: with ``match: iou``, also push down the candidates centred inside the box with
+            that would count as finding the person; see :func:`patchkit.losses.suppression.candidates_on_boxes`)
+            or ``soft_iou`` (each score weighed by ``sigmoid((IoU - match_iou) / match_softness)``,
+            differentiable in the candidate's box: a candidate also stops counting when its box slides
+            off the person, as in the box term of YOLO's own training loss that VQ's patches maximise).
+        match_iou: the IoU threshold of ``match: iou`` / ``soft_iou``, in (0, 1] (evaluation counts a
+            person found at 0.5; a lower value keeps a margin).
+        match_softness: the sigmoid's width of ``match: soft_iou``, IoU units (> 0).
+        centre_weight: with ``match: iou`` or ``soft_iou``, also push down the candidates centred inside the box with
             this weight (>= 0): fewer partial boxes (false positives) on the person, at some cost
             in detection rate. 0 = off.
         nps_weight: weight of the non-printability score (0 = off).
@@ -52,6 +56,7 @@ class LossConfig:
     score_space: str = "prob"
     match: str = "centre"
     match_iou: float = 0.5
+    match_softness: float = 0.05
     centre_weight: float = 0.0
     nps_weight: float = 0.0
     palette: str = "legacy"
@@ -73,6 +78,8 @@ class LossConfig:
             raise ValueError(f"loss.match must be {_choices(MATCHES)}, got {self.match!r}")
         if not 0.0 < self.match_iou <= 1.0:
             raise ValueError(f"loss.match_iou must be in (0, 1], got {self.match_iou}")
+        if not self.match_softness > 0.0:
+            raise ValueError(f"loss.match_softness must be > 0, got {self.match_softness}")
         if not self.centre_weight >= 0.0:
             raise ValueError(f"loss.centre_weight must be >= 0, got {self.centre_weight}")
         if self.score_space != "prob" and self.objective != "suppress":

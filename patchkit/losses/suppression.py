@@ -15,7 +15,7 @@ from patchkit.metrics.ap import aligned_box_iou
 MODES = ("obj_cls", "obj", "cls")
 REDUCTIONS = ("max", "topk", "per_box", "per_box_topk")
 SCORE_SPACES = ("prob", "bce")
-MATCHES = ("centre", "iou")
+MATCHES = ("centre", "iou", "soft_iou")
 
 
 def to_score_space(scores: Tensor, space: str = "prob") -> Tensor:
@@ -67,15 +67,35 @@ def candidates_on_boxes(cand_boxes: Tensor, boxes: Tensor, batch_idx: Tensor, ma
         return ((centre >= boxes[:, None, :2]) & (centre <= boxes[:, None, 2:])).all(dim=-1)
     if match == "iou":
         return aligned_box_iou(cand, boxes[:, None, :]) >= iou
-    raise ValueError(f"match must be one of {MATCHES}, got {match!r}")
+    raise ValueError(f"match must be 'centre' or 'iou', got {match!r}")
+
+
+def soft_iou_weights(cand_boxes: Tensor, boxes: Tensor, batch_idx: Tensor, iou: float = 0.5,
+                     softness: float = 0.05) -> tuple[Tensor, Tensor]:
+    """How much each candidate still counts as finding each target box, differentiable in the
+    candidate's box: ``sigmoid((IoU - iou) / softness)``, ``(N, A)`` in (0, 1), and the ``(N, A)``
+    bool mask of the candidates within ``4 * softness`` below ``iou`` or above (the rest weigh < 2 %
+    and are left out). A candidate stops finding the person when its score falls or when its box
+    slides off him (IoU below ``iou``); both lower the weighted score.
+
+    Args:
+        cand_boxes: ``(B, A, 4)`` candidate xyxy boxes in pixels (with their gradient).
+        boxes: ``(N, 4)`` target xyxy boxes in the same pixels.
+        batch_idx: ``(N,)`` image of each target box.
+        iou: the IoU at which a candidate counts as finding the box (evaluation: 0.5).
+        softness: the sigmoid's width in IoU units, > 0.
+    """
+    overlap = aligned_box_iou(cand_boxes[batch_idx], boxes[:, None, :])
+    return torch.sigmoid((overlap - iou) / softness), overlap.detach() >= iou - 4.0 * softness
 
 
 def per_box_max(scores: Tensor, cand_boxes: Tensor, boxes: Tensor, batch_idx: Tensor, n_images: int,
-                k: int = 1, match: str = "centre", iou: float = 0.5) -> Tensor:
+                k: int = 1, match: str = "centre", iou: float = 0.5, softness: float = 0.05) -> Tensor:
     """Mean over each image's target boxes of the highest score (``k`` > 1: the mean of the ``k``
     highest) among the candidates that stand for that box (:func:`candidates_on_boxes`: centred
     inside it, or overlapping it with IoU >= ``iou``), vectorised over all boxes: ``(B,)`` in
-    [0, 1] (0 for an image without boxes).
+    [0, 1] (0 for an image without boxes). ``match="soft_iou"`` weighs each score by
+    :func:`soft_iou_weights` (width ``softness``), so the gradient also moves the candidate boxes.
 
     Args:
         scores: ``(B, A)`` candidate scores.
@@ -86,8 +106,12 @@ def per_box_max(scores: Tensor, cand_boxes: Tensor, boxes: Tensor, batch_idx: Te
     """
     if boxes.shape[0] == 0:
         return scores.new_zeros(n_images)
-    inside = candidates_on_boxes(cand_boxes.detach(), boxes, batch_idx, match, iou)
-    masked = scores[batch_idx].masked_fill(~inside, 0.0)
+    if match == "soft_iou":
+        weight, inside = soft_iou_weights(cand_boxes, boxes, batch_idx, iou, softness)
+        masked = (scores[batch_idx] * weight).masked_fill(~inside, 0.0)
+    else:
+        inside = candidates_on_boxes(cand_boxes.detach(), boxes, batch_idx, match, iou)
+        masked = scores[batch_idx].masked_fill(~inside, 0.0)
     per_box = masked.amax(dim=1) if k <= 1 else masked.topk(min(k, masked.shape[1]), dim=1).values.mean(dim=1)
     total = scores.new_zeros(n_images).index_add(0, batch_idx, per_box)
     count = scores.new_zeros(n_images).index_add(0, batch_idx, torch.ones_like(per_box))
@@ -111,9 +135,12 @@ class TargetSuppression(nn.Module):
         score_space: ``prob`` (the scores) or ``bce`` (``-log(1 - score)``, see
             :func:`to_score_space`), applied to every candidate before the reduction.
         match: which candidates stand for a target box with ``per_box``: ``centre`` (centred
-            inside it) or ``iou`` (IoU >= ``match_iou`` with it); see :func:`candidates_on_boxes`.
-        match_iou: the IoU threshold of ``match="iou"``, in (0, 1].
-        centre_weight: with ``match="iou"``, add this weight (>= 0) times the centre-matched loss:
+            inside it), ``iou`` (IoU >= ``match_iou`` with it; see :func:`candidates_on_boxes`) or
+            ``soft_iou`` (every score weighed by a sigmoid of its IoU, :func:`soft_iou_weights`:
+            the gradient may also push a candidate's box off the person).
+        match_iou: the IoU threshold of ``match="iou"`` / ``"soft_iou"``, in (0, 1].
+        match_softness: the sigmoid's width of ``soft_iou`` in IoU units, > 0.
+        centre_weight: with ``match="iou"`` or ``"soft_iou"``, add this weight (>= 0) times the centre-matched loss:
             it also pushes down the partial boxes a patch raises on the person (a head, the legs),
             which count as false positives, at some cost in detection rate.
 
@@ -124,7 +151,7 @@ class TargetSuppression(nn.Module):
 
     def __init__(self, class_id: int = 0, mode: str = "obj_cls", reduction: str = "max", k: int = 10,
                  score_space: str = "prob", match: str = "centre", match_iou: float = 0.5,
-                 centre_weight: float = 0.0):
+                 centre_weight: float = 0.0, match_softness: float = 0.05):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -139,7 +166,9 @@ class TargetSuppression(nn.Module):
             raise ValueError(f"match_iou must be in (0, 1], got {match_iou}")
         if not centre_weight >= 0.0:
             raise ValueError(f"centre_weight must be >= 0, got {centre_weight}")
-        self.score_space, self.match, self.match_iou = score_space, match, match_iou
+        if not match_softness > 0.0:
+            raise ValueError(f"match_softness must be > 0, got {match_softness}")
+        self.score_space, self.match, self.match_iou, self.match_softness = score_space, match, match_iou, match_softness
         self.centre_weight = centre_weight
 
     def forward(self, raw: RawOutput, boxes: Tensor | None = None, batch_idx: Tensor | None = None) -> Tensor:
@@ -148,8 +177,9 @@ class TargetSuppression(nn.Module):
             if boxes is None or batch_idx is None:
                 raise ValueError(f"reduction '{self.reduction}' needs the target boxes and their batch_idx")
             k = self.k if self.reduction == "per_box_topk" else 1
-            loss = per_box_max(scores, raw.boxes, boxes, batch_idx, scores.shape[0], k, self.match, self.match_iou)
-            if self.match == "iou" and self.centre_weight > 0:
+            loss = per_box_max(scores, raw.boxes, boxes, batch_idx, scores.shape[0], k, self.match, self.match_iou,
+                               self.match_softness)
+            if self.match != "centre" and self.centre_weight > 0:
                 loss = loss + self.centre_weight * per_box_max(scores, raw.boxes, boxes, batch_idx, scores.shape[0], k)
             return loss
         if self.reduction == "max":

@@ -279,3 +279,36 @@ def test_a_stopped_long_run_is_reproduced_by_max_steps_on_its_schedule(tmp_path,
     assert short.state.step == 4
     assert all(torch.equal(stopped["patch"][k], short.patch.state_dict()[k]) for k in stopped["patch"])
     assert short.optimizer.param_groups[0]["lr"] == pytest.approx(stopped["optimizer"]["param_groups"][0]["lr"])
+
+
+def test_soft_iou_matching_also_pushes_the_box_off_the_person():
+    person = torch.tensor([[0.0, 0.0, 10.0, 20.0]])
+    cand = [[0, 0, 10, 20],    # IoU 1: counts fully
+            [0, 0, 10, 10],    # the upper half: IoU 0.5, exactly at the threshold: weight 1/2
+            [0, 0, 10, 8],     # IoU 0.4 = 0.5 - 2 softness: weight sigmoid(-2), still in play
+            [3, 6, 7, 10],     # the chest box: IoU 0.08, far below: left out
+            [40, 0, 50, 20]]   # someone else
+    s = torch.tensor([[0.6, 0.8, 0.9, 0.99, 0.99]], requires_grad=True)
+    b = torch.tensor(cand, dtype=torch.float32)[None].requires_grad_(True)
+    loss = TargetSuppression(reduction="per_box_topk", k=3, match="soft_iou", match_softness=0.05)(
+        RawOutput(b, s.unsqueeze(-1), None), person, torch.tensor([0]))
+    w = torch.sigmoid(torch.tensor([10.0, 0.0, -2.0]))  # (IoU - 0.5) / 0.05
+    assert loss.item() == pytest.approx(float((torch.tensor([0.6, 0.8, 0.9]) * w).sum() / 3), rel=1e-5)
+    loss.sum().backward()
+    assert s.grad[0, 3:].tolist() == [0.0, 0.0]  # the chest box and the other person take no gradient
+    assert s.grad[0, :3].tolist() == pytest.approx((w / 3).tolist(), rel=1e-5)
+    # descending the loss moves the half box's bottom edge up, off the person (its IoU falls below 0.5),
+    # and the whole-person box barely moves (its weight is saturated)
+    assert b.grad[0, 1, 3] > 0 and b.grad[0, 1].abs().sum() > 100 * b.grad[0, 0].abs().sum()
+    # hard iou matching gives the boxes no gradient at all
+    b2 = torch.tensor(cand, dtype=torch.float32)[None].requires_grad_(True)
+    TargetSuppression(reduction="per_box_topk", k=3, match="iou")(
+        RawOutput(b2, torch.tensor([[0.6, 0.8, 0.9, 0.99, 0.99]], requires_grad=True).unsqueeze(-1), None), person,
+        torch.tensor([0])).sum().backward()
+    assert b2.grad is None or b2.grad.abs().sum() == 0
+    with pytest.raises(ValueError, match="match_softness"):
+        TargetSuppression(match="soft_iou", match_softness=0.0)
+    with pytest.raises(ValueError, match="loss.match_softness"):
+        LossConfig(match="soft_iou", match_softness=-1.0).validate()
+    det = AttackObjective(LossConfig(reduction="per_box_topk", match="soft_iou", match_softness=0.1)).detection
+    assert (det.match, det.match_softness) == ("soft_iou", 0.1)

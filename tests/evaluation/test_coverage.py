@@ -33,3 +33,15 @@ def test_images_without_people_or_detections():
     assert (cov.found, cov.touched, cov.false_per_image, cov.persons) == (0.0, 0.0, 0.5, 1)
     with pytest.raises(ValueError, match="label sets"):
         person_coverage([_dets([])], [])
+
+
+def test_found_share_by_person_height_in_pixels():
+    small = torch.tensor([[0.0, 0.0, 10.0, 100.0], [20.0, 0.0, 30.0, 100.0]])  # 100 px tall
+    large = torch.tensor([[50.0, 0.0, 150.0, 300.0]])                          # 300 px tall
+    dets = _dets([[0, 0, 10, 100, 0.9], [50, 0, 150, 300, 0.2]])  # one small found; the large one too weak
+    cov = person_coverage([dets], [torch.cat([small, large])], height_edges=(128, 256))
+    assert cov.found_by_height == {"<128": 0.5, ">=256": 0.0}  # the empty 128-256 band is left out
+    assert cov.persons_by_height == {"<128": 2, ">=256": 1}
+    assert person_coverage([dets], [large], conf=0.1, height_edges=(128, 256)).found_by_height == {">=256": 1.0}
+    with pytest.raises(ValueError, match="increasing"):
+        person_coverage([dets], [large], height_edges=(256, 128))
