@@ -10,8 +10,8 @@ diagonal, square letterbox, flat paste, detections at 0.01 and NMS 0.45 as the z
 number), at IoU >= 0.3, and touched (a person box centred inside the labelled box), plus false
 boxes per image. A patch that mostly cuts people into pieces shows a low detection rate and a high
 touched share. A second table splits the found share by the person's height in pixels at that
-imgsz: a patch trained on small people fails on large ones. Default patches: patchkit's published ones, the strongest peers of the zoo, clean
-and the random-noise control. Needs ../shared/data.
+imgsz (a patch can hide small people and fail on large ones). Default patches: patchkit's published
+ones, the strongest peers of the zoo, clean and the random-noise control. Needs ../shared/data.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 Each row is a short run (``--steps`` Adam steps, batch 8, cosine schedule) of
 ``examples/train_<detector>.yaml`` with the row's overrides, starting from the old recipe (one
 input size, 416 px; the most confident box per image; Penn-Fudan train only) and adding one change
-at a time (rows 1-4); rows 5-8 each add one change to row 4. Every patch is then scored under the literature protocol
+at a time (rows 1-4); rows 5-9 each add one change to row 4. Every patch is then scored under the literature protocol
 (:mod:`patchkit.evaluation.protocol`) on Penn-Fudan test with its official labels, flat paste, at
 416 and 640 px: detection rate @0.25 and AP50 (lower = stronger patch), and the person boxes per
 image that match no label (FP; a patch can trade hidden people for hallucinated ones). Short runs show the
@@ -34,7 +34,7 @@ from patchkit.io import atomic_write_json  # noqa: E402
 PF = "scenes/pennfudan.yaml"
 OLD = ["detector.imgsz=416", "detector.imgsz_range=[]", "loss.reduction=max", f"scene.path={PF}",
        "scene.split=train", "extra_scenes=[]"]
-#: name -> overrides on examples/train_<detector>.yaml (rows 1-4 cumulative, 5-8 one change each on row 4).
+#: name -> overrides on examples/train_<detector>.yaml (rows 1-4 cumulative, 5-9 one change each on row 4).
 VARIANTS: dict[str, list[str]] = {
     "old recipe: 416 px, max box, Penn-Fudan": OLD,
     "+ multi-resolution 320-640": [o for o in OLD if not o.startswith("detector.")],
@@ -44,6 +44,7 @@ VARIANTS: dict[str, list[str]] = {
     "+ T-SEA ShakeDrop (p 0.5, alpha 0.5)": ["self_ensemble.shakedrop_p=0.5"],
     "+ top-10 candidates per person (loss.reduction=per_box_topk)": ["loss.reduction=per_box_topk", "loss.topk=10"],
     "+ IoU-matched candidates per person (loss.match=iou)": ["loss.match=iou", "loss.match_iou=0.5"],
+    "+ soft IoU matching, box moves too (loss.match=soft_iou)": ["loss.match=soft_iou", "loss.match_iou=0.5"],
 }
 SIZES = (416, 640)
 

@@ -6,9 +6,8 @@ labelled box with IoU >= 0.5. A patch can pass that test by breaking a person in
 person box still sits on him, and a camera system that alarms on any person box still fires.
 :func:`person_coverage` reports, per labelled person and after NMS, found at IoU >= 0.5, found at
 a looser IoU, and *touched*: some person box whose centre lies inside the labelled box; and the
-found share by the person's height in pixels, because a patch trained on small people can fail on
-large ones (the same patch, pasted at the same fraction of the box, is then rendered larger than
-anything it saw in training).
+found share by the person's height in pixels, because a patch can hide people of one size and
+fail on another (README, "Stronger patches": the yolov8n patch and the tallest people).
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ class LossConfig:
         match_iou: the IoU threshold of ``match: iou`` / ``soft_iou``, in (0, 1] (evaluation counts a
             person found at 0.5; a lower value keeps a margin).
         match_softness: the sigmoid's width of ``match: soft_iou``, IoU units (> 0).
-        centre_weight: with ``match: iou`` or ``soft_iou``, also push down the candidates centred inside the box with
-            this weight (>= 0): fewer partial boxes (false positives) on the person, at some cost
+        centre_weight: with ``match: iou`` or ``soft_iou``, also push down the candidates centred
+            inside the box with this weight (>= 0): fewer partial boxes (false positives) on the person, at some cost
             in detection rate. 0 = off.
         nps_weight: weight of the non-printability score (0 = off).
         palette: ``legacy`` (the literature's 30 photographed colours) or a printer profile path.

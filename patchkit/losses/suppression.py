@@ -168,8 +168,8 @@ class TargetSuppression(nn.Module):
             raise ValueError(f"centre_weight must be >= 0, got {centre_weight}")
         if not match_softness > 0.0:
             raise ValueError(f"match_softness must be > 0, got {match_softness}")
-        self.score_space, self.match, self.match_iou, self.match_softness = score_space, match, match_iou, match_softness
-        self.centre_weight = centre_weight
+        self.score_space, self.match, self.match_iou = score_space, match, match_iou
+        self.match_softness, self.centre_weight = match_softness, centre_weight
 
     def forward(self, raw: RawOutput, boxes: Tensor | None = None, batch_idx: Tensor | None = None) -> Tensor:
         scores = to_score_space(target_scores(raw, self.class_id, self.mode), self.score_space)
