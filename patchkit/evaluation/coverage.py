@@ -69,16 +69,16 @@ def person_coverage(detections: Sequence[Detections], labels: Sequence[Tensor], 
     for det, gt in zip(detections, labels):
         gt = gt.reshape(-1, 4).float()
         boxes = det.xyxy.float()[det.conf >= conf]
-        heights.append(gt[:, 3] - gt[:, 1])
         if gt.shape[0] == 0:
             false += boxes.shape[0]
             continue
-        iou = aligned_box_iou(gt[:, None, :], boxes[None])  # (M, D)
+        iou = aligned_box_iou(gt[:, None, :], boxes[None])  # (M, D); D may be 0
         inside = candidates_on_boxes(boxes[None], gt, gt.new_zeros(gt.shape[0], dtype=torch.long), "centre")
         found_each.append((iou >= 0.5).any(1))
+        heights.append(gt[:, 3] - gt[:, 1])
         loose += int((iou >= loose_iou).any(1).sum())
         touched += int(inside.any(1).sum())
-        false += int((iou.amax(0) < 0.5).sum()) if boxes.shape[0] else 0
+        false += int((iou.amax(0) < 0.5).sum())
     found_t = torch.cat(found_each) if found_each else torch.zeros(0, dtype=torch.bool)
     height = torch.cat(heights) if heights else torch.zeros(0)
     persons, n = int(found_t.numel()), max(int(found_t.numel()), 1)
