@@ -122,12 +122,19 @@ class EOTOp(nn.Module):
             keep = (torch.rand(num, generator=generator, device=generator.device) < self.cfg.p).to(device)
             if index is not None:
                 keep = keep.index_select(0, index)
-            ident = self.identity(n, device)
-            for key, value in out.items():
-                if key in self.shared_keys:
-                    continue
-                mask = keep.view(-1, *([1] * (value.ndim - 1)))
-                out[key] = torch.where(mask, value, ident[key].to(value.dtype))
+            out = self.keep_or_identity(out, keep)
+        return out
+
+    def keep_or_identity(self, params: dict[str, Tensor], keep: Tensor) -> dict[str, Tensor]:
+        """``params`` where the bool ``keep`` ``(N,)`` is true, the identity values elsewhere
+        (``shared_keys`` are left as they are)."""
+        ident = self.identity(int(keep.shape[0]), keep.device)
+        out = dict(params)
+        for key, value in params.items():
+            if key in self.shared_keys:
+                continue
+            mask = keep.view(-1, *([1] * (value.ndim - 1)))
+            out[key] = torch.where(mask, value, ident[key].to(value.dtype))
         return out
 
     def extra_repr(self) -> str:

@@ -272,6 +272,10 @@ class EOTConfig:
         min_working_size: smallest side, in pixels, of the patch-resolution working tensor.
         max_kernel_size: largest blur kernel side in working pixels (odd); larger blurs are
             truncated and renormalised.
+        flat_p: probability in [0, 1] that an image is drawn flat: every op of all its instances
+            at its identity (with 1, the output equals ``EOTConfig.all_disabled()``'s paste; mixed
+            with transformed images, the batch's shared working resolution can differ slightly).
+            A training that mixes flat and transformed images (0 = every image transformed).
     """
 
     scale: ScaleConfig = field(default_factory=ScaleConfig)
@@ -290,10 +294,13 @@ class EOTConfig:
     jpeg: JPEGConfig = field(default_factory=JPEGConfig)
     min_working_size: int = 16
     max_kernel_size: int = 9
+    flat_p: float = 0.0
 
     def validate(self) -> None:
         for name in OP_ORDER:
             getattr(self, name).validate()
+        if not 0.0 <= self.flat_p <= 1.0:
+            raise ValueError(f"eot.flat_p must be in [0, 1], got {self.flat_p}")
         if self.min_working_size < 1:
             raise ValueError(f"eot.min_working_size must be >= 1, got {self.min_working_size}")
         if self.max_kernel_size < 1 or self.max_kernel_size % 2 == 0:

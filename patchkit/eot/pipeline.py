@@ -122,6 +122,14 @@ class EOTPipeline(nn.Module):
         params = EOTParams(num_instances=int(batch_idx.shape[0]))
         for name, op in self.ops.items():
             params[name] = op.draw(batch_idx, generator)
+        if self.cfg.flat_p > 0.0 and params.num_instances:
+            # whole images drawn flat: every op of their instances at its identity (drawn last, so
+            # flat_p = 0 leaves the generator's stream, and so earlier seeds, unchanged)
+            num_images = int(batch_idx.max().item()) + 1
+            flat = torch.rand(num_images, generator=generator, device=generator.device) < self.cfg.flat_p
+            keep = ~flat.to(centers.device).index_select(0, batch_idx)
+            for name, op in self.ops.items():
+                params[name] = op.keep_or_identity(params[name], keep)
         return params
 
     # ------------------------------------------------------------------------------- forward

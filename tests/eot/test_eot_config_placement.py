@@ -77,3 +77,33 @@ def test_zero_size_boxes_do_not_break_the_pipeline(scene):
     out, _ = EOTPipeline(EOTConfig())(scene["patch"], scene["images"], scene["centers"], sizes,
                                       scene["batch_idx"], generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(out).all()
+
+
+def test_flat_p_draws_whole_images_flat(scene, run):
+    """``eot.flat_p``: with 1 every image looks exactly like the all-disabled paste; with 0.5 each
+    image's instances get either every op's identity or the very draw of the default EOT with the
+    same seed (the flat choice is drawn last, so earlier seeds keep their meaning), and both happen;
+    out of [0, 1] is a config error."""
+    flat, _ = run(EOTConfig.all_disabled(), scene)
+    always = EOTConfig()
+    always.flat_p = 1.0
+    out, _ = run(always, scene)
+    assert torch.allclose(out, flat, atol=1e-5)
+    half = EOTConfig()
+    half.flat_p = 0.5
+    ident = {name: {k: v for k, v in op.identity(3, "cpu").items() if k not in op.shared_keys}
+             for name, op in EOTPipeline(half).ops.items()}
+    seen = set()
+    for seed in range(12):
+        _, p_default = run(EOTConfig(), scene, seed=seed)
+        _, p_half = run(half, scene, seed=seed)
+        for image in (0, 1):
+            rows = scene["batch_idx"] == image
+            same = [torch.equal(p_half[n][k][rows], p_default[n][k][rows]) for n in ident for k in ident[n]]
+            at_identity = [torch.equal(p_half[n][k][rows], ident[n][k][rows].to(p_half[n][k].dtype))
+                           for n in ident for k in ident[n]]
+            assert all(same) or all(at_identity)
+            seen.add(all(at_identity))
+    assert seen == {True, False}
+    with pytest.raises(PatchkitError, match="eot.flat_p"):
+        from_dict(EOTConfig, {"flat_p": 1.5}, source="t.yaml")
